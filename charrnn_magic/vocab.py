@@ -1,0 +1,82 @@
+"""Characters <-> integer ids.
+
+A vocabulary is the sorted set of Unicode code points of a text, so the same text always
+gives the same ids, and emoji, accented letters and CJK are single characters, not bytes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: How the user interfaces show characters that would otherwise be invisible.
+_READABLE = {" ": "␣ (space)", "\n": "⏎ (newline)", "\t": "⇥ (tab)", "\r": "␍ (return)"}
+
+
+class Vocab:
+    """The characters a model knows, in sorted order; ``vocab.chars[i]`` is the character of id ``i``."""
+
+    def __init__(self, chars):
+        chars = sorted(set(chars))
+        if not chars:
+            raise ValueError("the vocabulary is empty: give at least one character")
+        if any(len(c) != 1 for c in chars):
+            raise ValueError("a vocabulary holds single characters")
+        self.chars: list[str] = chars
+        # Code points as one sorted array: encoding is then a vectorised binary search.
+        self._codes = np.array([ord(c) for c in chars], dtype=np.int64)
+
+    @classmethod
+    def from_text(cls, text: str) -> "Vocab":
+        return cls(_distinct_chars(text))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __contains__(self, char: str) -> bool:
+        return char in self.chars
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocab) and self.chars == other.chars
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} characters: {''.join(self.chars)[:40]!r})"
+
+    def encode(self, text: str) -> np.ndarray:
+        """Text -> one ``int32`` array of ids, without building a Python list of characters."""
+        codes = _code_points(text)                                   # (N,)
+        idx = np.searchsorted(self._codes, codes)                    # (N,)
+        idx_clipped = np.minimum(idx, len(self._codes) - 1)
+        unknown = self._codes[idx_clipped] != codes
+        if unknown.any():
+            missing = sorted({chr(c) for c in np.unique(codes[unknown])})
+            raise ValueError(
+                f"the text has {len(missing)} character(s) outside the model's vocabulary: "
+                f"{describe_chars(missing)}; remove them or retrain the model on text that has them"
+            )
+        return idx.astype(np.int32)
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[i] for i in np.asarray(ids).ravel())
+
+    def missing(self, text: str) -> list[str]:
+        """The distinct characters of ``text`` that are not in the vocabulary, sorted."""
+        return [c for c in _distinct_chars(text) if c not in self.chars]
+
+    def label(self, char: str) -> str:
+        """A readable label for the UIs: ``'␣ (space)'`` for ``' '``, the character itself otherwise."""
+        return _READABLE.get(char, char)
+
+
+def describe_chars(chars, limit: int = 12) -> str:
+    """``['x', '\\n']`` -> ``"'x', '\\n'"`` (repr of each, so invisible characters show)."""
+    chars = list(chars)
+    shown = ", ".join(repr(c) for c in chars[:limit])
+    return shown + (f" and {len(chars) - limit} more" if len(chars) > limit else "")
+
+
+def _code_points(text: str) -> np.ndarray:
+    # UTF-32 is one 4-byte unit per code point: a zero-copy view gives all of them at once.
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+
+
+def _distinct_chars(text: str) -> list[str]:
+    return [chr(c) for c in np.unique(_code_points(text))]
