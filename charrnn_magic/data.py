@@ -1,0 +1,106 @@
+"""Training data: the two ways of cutting a text into batches, and the validation split.
+
+*stream* (the classic min-char-rnn): the text is one long sequence, cut into B parallel streams read
+in windows of ``seq_length``; the hidden state runs on from one window to the next and is reset when
+the streams wrap around (one wrap is one epoch).
+
+*lines* (the names example): each non-empty line is an example. It is read from a fresh state,
+starting from a newline (the "start" token) and ending by predicting a newline (the "end" token).
+Lines are shuffled each epoch and padded into batches; the mask marks what is real.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def split_stream(ids: np.ndarray, val_fraction: float):
+    """(train ids, validation ids): the validation part is the tail of the text."""
+    cut = len(ids) - int(round(len(ids) * val_fraction))
+    return ids[:cut], ids[cut:]
+
+
+def line_spans(ids: np.ndarray, newline_id: int):
+    """Start offsets and lengths (without the newline) of the non-empty lines of ``ids``."""
+    breaks = np.flatnonzero(ids == newline_id)
+    starts = np.concatenate(([0], breaks + 1))
+    ends = np.concatenate((breaks, [len(ids)]))
+    keep = ends > starts
+    return starts[keep], ends[keep] - starts[keep]
+
+
+def split_lines(starts, lengths, val_fraction: float, seed: int):
+    """A seeded random choice of ``val_fraction`` of the lines for validation; the rest for training."""
+    n_val = int(round(len(starts) * val_fraction))
+    order = np.random.default_rng(seed).permutation(len(starts))
+    val = np.sort(order[:n_val])
+    train = np.sort(order[n_val:])
+    return (starts[train], lengths[train]), (starts[val], lengths[val])
+
+
+class StreamBatches:
+    """Windows of (T, B) input and target ids from B parallel streams of one text."""
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_length: int):
+        B, T = batch_size, seq_length
+        if len(ids) - 1 < T:
+            raise ValueError(
+                f"the training text has {len(ids)} characters, fewer than one window of "
+                f"seq_length={T} plus one: give more text or a smaller seq_length"
+            )
+        L = (len(ids) - 1) // B                      # characters per stream
+        if L < T:
+            most = (len(ids) - 1) // T
+            raise ValueError(
+                f"batch_size={B} is larger than the text allows: with seq_length={T} this text "
+                f"fills at most {most} parallel streams; use batch_size <= {most} or a smaller seq_length"
+            )
+        self.batch_size, self.seq_length = B, T
+        self.inputs = ids[: B * L].reshape(B, L).T          # (L, B) views: stream b is column b
+        self.targets = ids[1 : B * L + 1].reshape(B, L).T
+        # Unlike min-char-rnn, the last, shorter window of each pass is kept, so that every
+        # character is trained on (a short poem is then memorised to its final letter).
+        self.batches_per_epoch = -(-L // T)
+
+    def batch(self, index: int):
+        """Window ``index`` of the epoch: (X, Y, mask=None), each (T, B) (shorter for the last)."""
+        p = index * self.seq_length
+        X = np.ascontiguousarray(self.inputs[p : p + self.seq_length])
+        Y = np.ascontiguousarray(self.targets[p : p + self.seq_length])
+        return X, Y, None
+
+
+class LineBatches:
+    """Padded batches of whole lines: (T, B) inputs, targets and a 0/1 mask, T the longest line + 1."""
+
+    def __init__(self, ids: np.ndarray, starts, lengths, batch_size: int, newline_id: int):
+        if len(starts) == 0:
+            raise ValueError("the training text has no non-empty lines: give text with at least one line")
+        if batch_size > len(starts):
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the text allows: it has {len(starts)} "
+                f"training lines; use batch_size <= {len(starts)}"
+            )
+        self.ids, self.starts, self.lengths = ids, starts, lengths
+        self.batch_size, self.newline = batch_size, newline_id
+        self.batches_per_epoch = len(starts) // batch_size
+        self.seq_length = int(lengths.max()) + 1
+
+    def epoch_order(self, rng: np.random.Generator) -> np.ndarray:
+        return rng.permutation(len(self.starts))
+
+    def batch(self, index: int, order: np.ndarray):
+        chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.pad(self.ids, self.starts[chosen], self.lengths[chosen], self.newline)
+
+    @staticmethod
+    def pad(ids, starts, lengths, newline):
+        """Inputs '\\n' + line, targets line + '\\n', right-padded with a mask. All (T, B)."""
+        T = int(lengths.max()) + 1
+        j = np.arange(T)[:, None]                                 # (T,1) position in the example
+        inside = j < lengths[None, :]                             # (T,B) a character of the line
+        source = np.where(inside, starts[None, :] + j, 0)         # (T,B) where it is in ids
+        Y = np.where(inside, ids[source], newline).astype(np.int32)
+        X = np.full_like(Y, newline)
+        X[1:] = Y[:-1]
+        mask = j <= lengths[None, :]                              # the closing newline counts
+        return X, Y, mask

@@ -1,0 +1,154 @@
+"""The network: an embedding lookup, a stack of recurrent layers and a softmax head.
+
+All weights live in one flat array (``Network.flat``) and all gradients in another of the same
+layout (``Network.grad``); each named weight is a view into it. The optimiser then updates every
+weight with a few whole-array operations, a snapshot for the sampler is one ``copy()``, and a
+checkpoint is one tensor per weight without any copying.
+
+Shapes: T steps, B sequences, V vocabulary size, H hidden units, G = gates·H.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .cells import CELLS
+
+
+class Network:
+    def __init__(self, cell: str, vocab_size: int, hidden_size: int, layers: int,
+                 dropout: float = 0.0, dtype="float32"):
+        self.cell_name = cell
+        self.cells = [CELLS[cell](hidden_size) for _ in range(layers)]
+        self.vocab_size, self.hidden_size, self.dropout = vocab_size, hidden_size, dropout
+        self.dtype = np.dtype(dtype)
+        V, H = vocab_size, hidden_size
+        self.shapes: dict[str, tuple] = {}
+        for l, c in enumerate(self.cells):
+            G = c.gates * H
+            # Layer 0's input weights are an embedding table: row v is what character v adds to
+            # the gates, exactly what a one-hot vector times a weight matrix would give.
+            self.shapes[f"l{l}.Wx"] = (V if l == 0 else H, G)
+            self.shapes[f"l{l}.Wh"] = (H, G)
+            self.shapes[f"l{l}.b"] = (G,)
+            for name, shape in c.extra_params().items():
+                self.shapes[f"l{l}.{name}"] = shape
+        self.shapes["Wy"] = (H, V)
+        self.shapes["by"] = (V,)
+        self.size = sum(int(np.prod(s)) for s in self.shapes.values())
+        self.flat = np.zeros(self.size, self.dtype)
+        self.grad = np.zeros(self.size, self.dtype)
+        self.params = self.views(self.flat)
+        self.grads = self.views(self.grad)
+        self._layer_params = [self._per_layer(self.params, l) for l in range(layers)]
+        self._layer_grads = [self._per_layer(self.grads, l) for l in range(layers)]
+
+    def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """Named views into a flat array of this network's layout."""
+        out, offset = {}, 0
+        for name, shape in self.shapes.items():
+            n = int(np.prod(shape))
+            out[name] = flat[offset : offset + n].reshape(shape)
+            offset += n
+        return out
+
+    def layer_params(self, params: dict, l: int) -> dict:
+        return self._per_layer(params, l)
+
+    @staticmethod
+    def _per_layer(params: dict, l: int) -> dict:
+        prefix = f"l{l}."
+        return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+    def init_weights(self, rng: np.random.Generator) -> None:
+        """The classic RNN starts from N(0, 0.01²) weights as min-char-rnn does; the gated cells
+        from U(-1/√H, 1/√H) with the LSTM's forget-gate bias at 1 so that it remembers at first."""
+        H = self.hidden_size
+        for name, view in self.params.items():
+            is_bias = name.endswith(("b", "bhn", "by"))
+            if is_bias:
+                view[...] = 0.0
+            elif self.cell_name == "rnn":
+                view[...] = rng.standard_normal(view.shape) * 0.01      # drawn in float64, then cast
+            else:
+                k = 1.0 / np.sqrt(H)
+                view[...] = rng.uniform(-k, k, view.shape)
+        if self.cell_name == "lstm":
+            for l in range(len(self.cells)):
+                self.params[f"l{l}.b"][H : 2 * H] = 1.0
+
+    def initial_state(self, batch: int) -> list[tuple]:
+        H = self.hidden_size
+        return [tuple(np.zeros((batch, H), self.dtype) for _ in range(c.state_size)) for c in self.cells]
+
+    def loss(self, X, Y, mask, state, rng=None, grads: bool = True):
+        """Summed cross-entropy of a window, and (when ``grads``) the gradients into ``self.grad``.
+
+        X, Y: (T, B) input and target ids. mask: (T, B) 1 for real characters, 0 for padding, or None.
+        state: per layer, the tuple of (B, H) arrays the window starts from. rng draws the dropout
+        masks (None: no dropout). Returns (summed loss in nats, state at the end of the window).
+        The gradients are those of summed-over-time, averaged-over-batch loss, which for one
+        sequence is the classic min-char-rnn objective.
+        """
+        T, B = X.shape
+        H, V = self.hidden_size, self.vocab_size
+        dropout = self.dropout if rng is not None else 0.0
+        caches, new_state = [], []
+        inputs = None                                                 # (T,B,H) output of the layer below
+        for l, cell in enumerate(self.cells):
+            p = self._layer_params[l]
+            if l == 0:
+                XW = p["Wx"][X]                                       # (T,B,G) embedding lookup
+            else:
+                XW = (inputs.reshape(T * B, H) @ p["Wx"]).reshape(T, B, -1)
+            XW += p["b"]
+            outputs, last, cache = cell.forward(XW, state[l], p)
+            new_state.append(last)
+            keep = None
+            if dropout:
+                # Inverted dropout on each layer's output (the input of the next layer or the head).
+                keep = (rng.random((T, B, H), dtype=np.float32) >= dropout).astype(self.dtype)
+                keep /= 1.0 - dropout
+                outputs = outputs * keep
+            caches.append((inputs, cache, keep))
+            inputs = outputs
+
+        top = inputs.reshape(T * B, H)
+        logits = top @ self.params["Wy"]                              # (T·B, V)
+        logits += self.params["by"]
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        total = probs.sum(axis=1)                                      # (T·B,)
+        rows, targets = np.arange(T * B), Y.ravel()
+        log_p = logits[rows, targets] - np.log(total)                 # (T·B,) log p(target)
+        weights = None if mask is None else mask.ravel().astype(self.dtype)
+        loss = -float(log_p.sum() if weights is None else log_p @ weights)
+        if not grads:
+            return loss, new_state
+
+        # Backward: d(loss)/d(logits) = softmax - onehot(target), masked, averaged over the batch.
+        dlogits = probs
+        dlogits /= total[:, None]
+        dlogits[rows, targets] -= 1.0
+        dlogits *= (1.0 / B) if weights is None else (weights / B)[:, None]
+        g = self.grads
+        np.matmul(top.T, dlogits, out=g["Wy"])
+        np.sum(dlogits, axis=0, out=g["by"])
+        dH = (dlogits @ self.params["Wy"].T).reshape(T, B, H)
+        for l in range(len(self.cells) - 1, -1, -1):
+            cell, p, gl = self.cells[l], self._layer_params[l], self._layer_grads[l]
+            inputs, cache, keep = caches[l]
+            if keep is not None:
+                dH *= keep
+            dXW = cell.backward(dH, cache, p, gl)                     # (T,B,G)
+            dXW2 = dXW.reshape(T * B, -1)
+            np.sum(dXW2, axis=0, out=gl["b"])
+            if l == 0:
+                # Scatter-add into the embedding rows as one GEMM with a one-hot matrix: much
+                # faster than np.add.at, and exact (each row of one-hot has a single 1).
+                onehot = np.zeros((T * B, V), self.dtype)
+                onehot[rows, X.ravel()] = 1.0
+                np.matmul(onehot.T, dXW2, out=gl["Wx"])
+            else:
+                np.matmul(inputs.reshape(T * B, H).T, dXW2, out=gl["Wx"])
+                dH = (dXW2 @ p["Wx"].T).reshape(T, B, H)
+        return loss, new_state

@@ -1,0 +1,109 @@
+"""Generating text: temperature, top-k / top-p, priming, stop characters, many samples at once.
+
+Sampling uses the Gumbel-max trick: ``argmax(logits / T + g)`` with standard Gumbel noise ``g`` is an
+exact draw from ``softmax(logits / T)``. The noise for a block of steps is drawn in one call, and
+``1 / T`` is folded into the output weights once, so a step costs two matrix-vector products, a
+tanh and an argmax: no softmax, no cumulative sum, no ``np.random.choice`` per character.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_BLOCK = 256  # steps of Gumbel noise drawn at a time
+
+
+def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p=None,
+             stop_id=None, count=1, rng=None, with_probs=False):
+    """Yield, step by step, the (count,) array of sampled ids and, with ``with_probs``, the
+    (count,) probabilities the model gave them (at temperature 1).
+
+    net: the ``Network`` (for its shapes and cells); flat: a private copy of its weights.
+    start_ids: the context (priming text, a seed character, or the start-of-line newline); the
+    state after all but its last id is computed with the batched forward pass, the last id is
+    the first input of the sampling loop. Samples that produced ``stop_id`` stop (their later
+    ids are ``-1``); the generator ends when every sample has stopped or after ``length`` steps.
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    params = net.views(flat)
+    layers = [net.layer_params(params, l) for l in range(len(net.cells))]
+    greedy = temperature == 0
+    scale = 1.0 if greedy else 1.0 / temperature
+    Wy = params["Wy"] * scale                          # (H, V) temperature folded in once
+    by = params["by"] * scale
+    embed = layers[0]["Wx"] + layers[0]["b"]          # (V, G) input term of layer 0 per character
+
+    state = [tuple(np.zeros((count, net.hidden_size), net.dtype) for _ in range(c.state_size))
+             for c in net.cells]
+    context = np.asarray(start_ids, dtype=np.int64)
+    if len(context) > 1:
+        state = _prime(net, layers, context[:-1], state, count)
+    ids = np.full(count, context[-1], dtype=np.int64)
+    done = np.zeros(count, dtype=bool)
+    rows = np.arange(count)
+    noise = None
+    for t in range(length):
+        x = embed[ids]                                 # (count, G)
+        for l, (cell, p) in enumerate(zip(net.cells, layers)):
+            if l:
+                x = h @ p["Wx"]
+                x += p["b"]
+            h, state[l] = cell.step(x, state[l], p)
+        logits = h @ Wy                                # (count, V)
+        logits += by
+        raw = logits.copy() if with_probs else None
+        if top_k is not None and top_k < logits.shape[1]:
+            kth = np.partition(logits, -top_k, axis=1)[:, -top_k, None]
+            logits[logits < kth] = -np.inf
+        if top_p is not None and top_p < 1.0:
+            _keep_top_p(logits, top_p)
+        if greedy:
+            ids = logits.argmax(axis=1)
+        else:
+            if t % _BLOCK == 0:
+                noise = rng.gumbel(size=(min(_BLOCK, length - t), count, logits.shape[1])).astype(net.dtype)
+            ids = (logits + noise[t % _BLOCK]).argmax(axis=1)
+        out = np.where(done, -1, ids)
+        if with_probs:
+            yield out, _probabilities(raw / scale, ids, rows)
+        else:
+            yield out
+        if stop_id is not None:
+            done |= ids == stop_id
+            if done.all():
+                return
+
+
+def _prime(net, layers, context, state, count):
+    """Run the priming ids through the network with the batched forward pass (all samples
+    share the context, so it is one (T, count) batch) and return the final state."""
+    X = np.repeat(context[:, None], count, axis=1)                   # (T, count)
+    inputs = None
+    new_state = []
+    for l, (cell, p) in enumerate(zip(net.cells, layers)):
+        if l == 0:
+            XW = p["Wx"][X]
+        else:
+            T, B, H = inputs.shape
+            XW = (inputs.reshape(T * B, H) @ p["Wx"]).reshape(T, B, -1)
+        XW += p["b"]
+        inputs, last, _ = cell.forward(XW, state[l], p)
+        new_state.append(last)
+    return new_state
+
+
+def _keep_top_p(logits, top_p):
+    """Nucleus filtering in place: keep the smallest set of most likely characters whose
+    probabilities sum to at least ``top_p``."""
+    order = np.argsort(-logits, axis=1)
+    sorted_logits = np.take_along_axis(logits, order, axis=1)
+    probs = np.exp(sorted_logits - sorted_logits[:, :1])
+    cumulative = np.cumsum(probs, axis=1) / probs.sum(axis=1, keepdims=True)
+    drop_sorted = cumulative - probs / probs.sum(axis=1, keepdims=True) >= top_p   # mass before it
+    drop = np.zeros_like(drop_sorted)
+    np.put_along_axis(drop, order, drop_sorted, axis=1)
+    logits[drop] = -np.inf
+
+
+def _probabilities(logits, ids, rows):
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p[rows, ids] / p.sum(axis=1)

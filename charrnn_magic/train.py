@@ -1,0 +1,256 @@
+"""The training loop: stop rules, validation, progress callbacks, and safety.
+
+Safety means: Ctrl-C (or a ``KeyboardInterrupt`` from a callback) ends training between steps with
+every finished step kept; a non-finite loss or gradient stops training *before* the update that
+would spoil the weights, so the model keeps the last finite weights.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .optim import clip_
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the gradients became infinite or NaN; the last finite weights were kept."""
+
+
+@dataclass
+class Progress:
+    """What a progress callback is told after every training step."""
+
+    step: int                   # steps this model has trained in total
+    run_step: int               # steps done in this fit call
+    run_steps: int | None       # steps this fit call will do, when known
+    epoch: float                # epochs done in this fit call
+    loss: float                 # smoothed training loss, nats per character
+    val_loss: float | None      # latest validation loss, nats per character
+    validated: bool             # whether val_loss was computed at this step
+    chars_per_sec: float
+    elapsed: float              # seconds in this fit call
+    eta: float | None           # seconds left, when known
+    fraction: float | None      # share of this fit call done, when known
+
+
+@dataclass
+class History:
+    """Losses over all fit calls: ``loss`` (smoothed, every step) and ``val_loss`` (each validation)."""
+
+    step: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    val_step: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    interrupted: bool = False
+    stop_reason: str = ""
+
+    @property
+    def last_loss(self):
+        return self.loss[-1] if self.loss else None
+
+    @property
+    def last_val_loss(self):
+        return self.val_loss[-1] if self.val_loss else None
+
+
+@dataclass
+class StopRules:
+    steps: int | None = None
+    minutes: float | None = None
+    target_loss: float | None = None
+
+
+class SmoothedLoss:
+    """Exponential moving average with bias correction, so the first values are not dragged
+    towards zero (or towards a guessed start, as min-char-rnn does)."""
+
+    def __init__(self, beta: float = 0.98):
+        self.beta, self.avg, self.n = beta, 0.0, 0
+
+    def update(self, value: float) -> float:
+        self.n += 1
+        self.avg = self.beta * self.avg + (1 - self.beta) * value
+        return self.avg / (1 - self.beta**self.n)
+
+
+def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every=None,
+        keep_best=False) -> History:
+    """Train ``session`` (a ``charrnn.TrainingSession``) until a stop rule fires."""
+    model = session.model
+    net, opt, history = model._net, model._optimizer, model.history
+    settings = model._settings
+    clip, clip_mode = settings["clip"], settings["clip_mode"]
+    dropout_rng = model._rng if net.dropout else None
+    batches_per_epoch = session.batches.batches_per_epoch
+
+    run_steps = rules.steps
+    budget = rules.minutes * 60.0 if rules.minutes else None
+    if eval_every is None and run_steps:
+        eval_every = max(1, run_steps // 20)
+    eval_seconds = None if eval_every else (budget / 20 if budget else 10.0)
+
+    smooth = SmoothedLoss()
+    best_val, best_weights = math.inf, None
+    val_loss = history.last_val_loss
+    run_step, chars = 0, 0
+    start = last_eval = time.perf_counter()
+    history.interrupted, reason = False, ""
+
+    def validate():
+        nonlocal val_loss, best_val, best_weights
+        val_loss = session.validation_loss()
+        if val_loss is not None:
+            history.val_step.append(model.step)
+            history.val_loss.append(val_loss)
+            if keep_best and val_loss < best_val:
+                best_val, best_weights = val_loss, net.flat.copy()
+        return val_loss is not None
+
+    try:
+        # Overflow in a diverging run is detected and reported below, not warned about by NumPy.
+        with _interrupt_between_steps() as interrupted, np.errstate(over="ignore", invalid="ignore"):
+            while True:
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
+                elapsed = time.perf_counter() - start
+                if run_steps is not None and run_step >= run_steps:
+                    reason = "steps"
+                elif budget is not None and elapsed >= budget:
+                    reason = "minutes"
+                elif stop_event is not None and stop_event.is_set():
+                    reason = "stopped"
+                if reason:
+                    break
+
+                X, Y, mask, state = session.next_batch()
+                loss_sum, new_state = net.loss(X, Y, mask, state, rng=dropout_rng)
+                n_chars = X.size if mask is None else int(mask.sum())
+                if not math.isfinite(loss_sum):
+                    raise _diverged(model, f"the loss became {loss_sum}")
+                if not math.isfinite(float(net.grad.sum())):
+                    raise _diverged(model, "the gradients became infinite or NaN")
+                clip_(net.grad, clip, clip_mode)
+                with model._lock:
+                    opt.step(net.flat, net.grad)
+                session.advance(new_state)
+                model.step += 1
+                run_step += 1
+                chars += n_chars
+                loss = smooth.update(loss_sum / n_chars)
+                history.step.append(model.step)
+                history.loss.append(loss)
+
+                now = time.perf_counter()
+                elapsed = now - start
+                due = (eval_every and run_step % eval_every == 0) or (
+                    eval_seconds is not None and now - last_eval >= eval_seconds)
+                validated = bool(due) and validate()
+                if due:
+                    last_eval = time.perf_counter()
+                if callback is not None:
+                    callback(_progress(model, run_step, run_steps, budget, batches_per_epoch,
+                                       loss, val_loss, validated, chars, elapsed))
+                if rules.target_loss is not None and loss <= rules.target_loss:
+                    reason = "target_loss"
+                    break
+    except KeyboardInterrupt:
+        reason = "interrupted"
+        history.interrupted = True
+    finally:
+        history.stop_reason = reason or "error"
+
+    if run_step and (not history.val_step or history.val_step[-1] != model.step):
+        validate()
+    if keep_best and best_weights is not None and best_val < (history.last_val_loss or math.inf):
+        with model._lock:
+            net.flat[:] = best_weights
+        history.val_step.append(model.step)
+        history.val_loss.append(best_val)
+    if stop_event is not None and reason == "stopped":
+        history.interrupted = True
+    return history
+
+
+def _diverged(model, what: str) -> TrainingDiverged:
+    lr = model._settings["lr"]
+    return TrainingDiverged(
+        f"training diverged at step {model.step + 1}: {what}. The weights of step {model.step} were "
+        f"kept; lower the learning rate (now {lr:g}) or clip the gradients (clip=5)")
+
+
+def _progress(model, run_step, run_steps, budget, batches_per_epoch, loss, val_loss, validated,
+              chars, elapsed) -> Progress:
+    rate = chars / elapsed if elapsed > 0 else 0.0
+    fraction = eta = None
+    if run_steps:
+        fraction = run_step / run_steps
+        eta = elapsed / run_step * (run_steps - run_step)
+    if budget:
+        by_time = min(1.0, elapsed / budget)
+        if fraction is None or by_time > fraction:
+            fraction, eta = by_time, max(0.0, budget - elapsed)
+    return Progress(step=model.step, run_step=run_step, run_steps=run_steps,
+                    epoch=run_step / batches_per_epoch, loss=loss, val_loss=val_loss,
+                    validated=validated, chars_per_sec=rate, elapsed=elapsed, eta=eta,
+                    fraction=fraction)
+
+
+def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_spans=None) -> float:
+    """Mean nats per predicted character of ``ids`` under ``net``, without dropout or gradients.
+
+    Stream mode: the text is cut into up to 64 streams evaluated side by side (each from a fresh
+    state, padded with a mask so that every character after the first of each stream counts).
+    Lines mode: each line from a fresh state, with its closing newline.
+    """
+    if mode == "lines":
+        starts, lengths = line_spans
+        total = count = 0.0
+        from .data import LineBatches
+        for i in range(0, len(starts), 256):
+            X, Y, mask = LineBatches.pad(ids, starts[i : i + 256], lengths[i : i + 256], newline_id)
+            loss, _ = net.loss(X, Y, mask, net.initial_state(X.shape[1]), grads=False)
+            total += loss
+            count += mask.sum()
+        return total / count
+    n = len(ids) - 1
+    S = int(min(64, max(1, n // 1000)))                   # streams
+    L = -(-n // S)                                        # characters per stream, rounded up
+    X = np.zeros(S * L, np.int32)
+    Y = np.zeros(S * L, np.int32)
+    X[:n], Y[:n] = ids[:-1], ids[1:]
+    X, Y = X.reshape(S, L).T, Y.reshape(S, L).T           # (L,S)
+    mask = (np.arange(S * L) < n).reshape(S, L).T
+    state = net.initial_state(S)
+    total = 0.0
+    for p in range(0, L, 256):
+        loss, state = net.loss(np.ascontiguousarray(X[p : p + 256]), np.ascontiguousarray(Y[p : p + 256]),
+                               mask[p : p + 256], state, grads=False)
+        total += loss
+    return total / n
+
+
+@contextlib.contextmanager
+def _interrupt_between_steps():
+    """In the main thread, make the first Ctrl-C (or a kernel interrupt) end training after the
+    current step instead of in the middle of a weight update; a second Ctrl-C interrupts at once."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)

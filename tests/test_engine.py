@@ -1,0 +1,335 @@
+"""The engine as a user meets it through ``CharRNN``: learning, sampling, stop rules, safety."""
+import math
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from charrnn_magic import CharRNN, TrainingDiverged
+from tests import datasets
+
+# An original rhyme, 136 characters, in which every 4-character context has one continuation.
+POEM = ("Hop, frog, hop! A lily pad waits;\nsing, moon, of big green gates.\n"
+        "Quick fox, jump over my wall;\nsleepy owls hum, dusk comes for us all.\n")
+
+
+def unigram_entropy(text: str) -> float:
+    counts = np.array(list(Counter(text).values()), dtype=float)
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+@pytest.fixture(scope="module")
+def poem_model():
+    model = CharRNN(hidden_size=30)
+    model.fit(POEM, steps=3000, seq_length=5, val_fraction=0, seed=0)
+    return model
+
+
+def test_poem_is_memorised_and_reproduced_greedily(poem_model):
+    assert poem_model.sample(len(POEM), temperature=0, seed_char=POEM[0]) == POEM
+
+
+def test_names_in_lines_mode_are_new_and_name_like():
+    names = datasets.read("names.txt").split("\n")[:4000]
+    text = "\n".join(names)
+    model = CharRNN(cell="gru", hidden_size=64)
+    history = model.fit(text, steps=600, mode="lines", optimizer="adam", lr=0.01, seed=1)
+    entropy = unigram_entropy(text.replace("\n", "") + "\n" * len(names))
+    assert history.val_loss[-1] < entropy - 0.5, (history.val_loss[-1], entropy)
+    samples = model.sample(count=40, temperature=0.8, seed=3)
+    assert all("\n" not in s and s == s.strip() for s in samples)
+    assert all(set(s) <= set("abcdefghijklmnopqrstuvwxyz") for s in samples)
+    assert sum(2 <= len(s) <= 12 for s in samples) >= 32
+    assert len(set(samples) - set(names)) >= 10          # mostly invented, not recalled
+
+
+def test_stream_training_on_shakespeare_beats_unigram_entropy():
+    text = datasets.read("tinyshakespeare.txt")[:300_000]
+    model = CharRNN()
+    history = model.fit(text, steps=400, batch_size=32, seed=1)
+    assert history.val_loss[-1] < unigram_entropy(text) - 0.6
+    assert history.val_loss[-1] < history.val_loss[0]
+
+
+@pytest.mark.parametrize("cell,mode", [("rnn", "stream"), ("lstm", "stream"), ("gru", "lines")])
+def test_same_seed_same_weights_bit_for_bit(cell, mode):
+    text = "\n".join(["abba", "cabbage", "bad", "dacca", "acab", "beaded"] * 5)
+    runs = []
+    for _ in range(2):
+        model = CharRNN(cell=cell, hidden_size=16, layers=2, dropout=0.2)
+        model.fit(text, steps=30, mode=mode, batch_size=4, seq_length=7, seed=42)
+        runs.append(model._net.flat.copy())
+    assert np.array_equal(runs[0], runs[1])
+    other = CharRNN(cell=cell, hidden_size=16, layers=2, dropout=0.2)
+    other.fit(text, steps=30, mode=mode, batch_size=4, seq_length=7, seed=43)
+    assert not np.array_equal(runs[0], other._net.flat)
+
+
+@pytest.mark.parametrize("cell,mode,optimizer", [("rnn", "stream", "adagrad"), ("lstm", "lines", "adam")])
+def test_resume_is_exact(tmp_path, cell, mode, optimizer):
+    text = "\n".join(["abba", "cabbage", "bad", "dacca", "acab", "beaded", "ebb"] * 6)
+    settings = dict(mode=mode, batch_size=3, seq_length=6, optimizer=optimizer, seed=7)
+
+    straight = CharRNN(cell=cell, hidden_size=12, layers=2, dropout=0.1)
+    straight.fit(text, steps=40, **settings)
+
+    first = CharRNN(cell=cell, hidden_size=12, layers=2, dropout=0.1)
+    first.fit(text, steps=20, **settings)
+    first.save(tmp_path / "half.safetensors")
+    resumed = CharRNN.load(tmp_path / "half.safetensors")
+    resumed.fit(text, steps=20)
+
+    assert resumed.step == straight.step == 40
+    assert np.array_equal(resumed._net.flat, straight._net.flat)
+    assert resumed.history.step == straight.history.step
+    first.fit(text, steps=20)                       # continuing in memory is exact too
+    assert np.array_equal(first._net.flat, straight._net.flat)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "model.safetensors"
+    model = CharRNN(hidden_size=8)
+    model.fit(POEM, steps=5, seq_length=5, seed=1)
+    model.save(path)
+    before = path.read_bytes()
+    model.fit(POEM, steps=5)
+
+    import os
+    def crash(*args):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        model.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before                       # the old checkpoint survived
+    assert list(tmp_path.iterdir()) == [path]                # and no temporary file was left
+    assert CharRNN.load(path).step == 5
+
+
+def test_loaded_model_samples_the_same(tmp_path):
+    model = CharRNN(cell="gru", hidden_size=16)
+    model.fit(POEM, steps=50, seq_length=10, seed=3)
+    loaded = CharRNN.load(model.save(tmp_path / "m.safetensors"))
+    assert loaded.sample(80, seed=5) == model.sample(80, seed=5)
+    assert loaded.summary() == model.summary()
+    assert loaded.evaluate(POEM) == pytest.approx(model.evaluate(POEM))
+
+
+def _saved(tmp_path):
+    model = CharRNN(hidden_size=8)
+    model.fit(POEM, steps=3, seq_length=5, seed=1)
+    return model.save(tmp_path / "good.safetensors")
+
+
+def test_truncated_checkpoint_is_named(tmp_path):
+    good = _saved(tmp_path)
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(good.read_bytes()[:-100])
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        CharRNN.load(bad)
+
+
+def test_garbage_and_missing_checkpoints_are_named(tmp_path):
+    garbage = tmp_path / "junk.safetensors"
+    garbage.write_bytes(b"\x00\x01not a checkpoint" * 10)
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        CharRNN.load(garbage)
+    with pytest.raises(ValueError, match="no checkpoint file"):
+        CharRNN.load(tmp_path / "nothing.safetensors")
+
+
+def test_wrong_version_and_wrong_shapes_are_named(tmp_path):
+    from safetensors.numpy import load_file, save_file
+    import json
+    good = _saved(tmp_path)
+    tensors = load_file(good)
+    from safetensors import safe_open
+    with safe_open(good, "np") as f:
+        meta = json.loads(f.metadata()["charrnn_magic"])
+
+    newer = tmp_path / "newer.safetensors"
+    save_file(tensors, newer, metadata={"charrnn_magic": json.dumps({**meta, "format_version": 99})})
+    with pytest.raises(ValueError, match="format version 99"):
+        CharRNN.load(newer)
+
+    tensors["weights/Wy"] = np.zeros((3, 3), np.float32)
+    reshaped = tmp_path / "reshaped.safetensors"
+    save_file(tensors, reshaped, metadata={"charrnn_magic": json.dumps(meta)})
+    with pytest.raises(ValueError, match=r"'weights/Wy' has shape \(3, 3\)"):
+        CharRNN.load(reshaped)
+
+    plain = tmp_path / "plain.safetensors"
+    save_file({"x": np.zeros(2)}, plain)
+    with pytest.raises(ValueError, match="not a charrnn_magic checkpoint"):
+        CharRNN.load(plain)
+
+
+def test_keyboard_interrupt_keeps_what_was_learned():
+    model = CharRNN(hidden_size=16)
+
+    def interrupt_at_25(progress):
+        if progress.run_step == 25:
+            raise KeyboardInterrupt
+
+    history = model.fit(POEM, steps=1000, seq_length=5, seed=1, callback=interrupt_at_25)
+    assert history.interrupted and history.stop_reason == "interrupted"
+    assert model.step == 25 and len(history.loss) == 25
+    assert isinstance(model.sample(20, seed=1), str)
+    model.fit(POEM, steps=5)                                  # and training goes on from there
+    assert model.step == 30
+
+
+def test_non_finite_loss_stops_with_last_finite_weights():
+    model = CharRNN(hidden_size=16)
+    model.fit(POEM, steps=3, seq_length=5, seed=1)
+    with pytest.raises(TrainingDiverged, match="diverged at step"):
+        model.fit(POEM, steps=200, optimizer="sgd", lr=1e38, clip=0)
+    assert np.isfinite(model._net.flat).all()
+    assert model.history.stop_reason == "error"
+    assert isinstance(model.sample(10, seed=1), str)
+
+
+def test_stop_rules():
+    text = POEM * 3
+    model = CharRNN(hidden_size=16)
+    model.fit(text, epochs=2, seq_length=10, val_fraction=0, seed=1)
+    windows = math.ceil((len(text) - 1) / 10)
+    assert model.step == 2 * windows and model.history.stop_reason == "steps"
+
+    history = CharRNN(hidden_size=16).fit(text, steps=5000, target_loss=2.5, seq_length=10, seed=1)
+    assert history.stop_reason == "target_loss" and history.loss[-1] <= 2.5 and len(history.loss) < 5000
+
+    history = CharRNN(hidden_size=16).fit(text, minutes=0.01, seq_length=10, seed=1)
+    assert history.stop_reason == "minutes"
+
+
+def test_progress_reports_what_the_front_ends_show():
+    seen = []
+    CharRNN(hidden_size=16).fit(POEM * 2, steps=40, seq_length=5, seed=1, eval_every=10, callback=seen.append)
+    assert [p.run_step for p in seen] == list(range(1, 41))
+    last = seen[-1]
+    assert last.run_steps == 40 and last.fraction == 1.0 and last.eta == 0.0
+    assert last.chars_per_sec > 0 and last.val_loss is not None and last.loss > 0
+    assert [p.validated for p in seen].count(True) == 4
+
+
+def test_keep_best_restores_the_best_validation_weights():
+    text = datasets.read("tinyshakespeare.txt")[:20_000]
+    model = CharRNN(hidden_size=32)
+    history = model.fit(text, steps=150, batch_size=8, eval_every=10, seed=1, keep_best=True,
+                        optimizer="sgd", lr=2.0)
+    best = min(history.val_loss)
+    assert history.val_loss[-1] == best
+    assert model.evaluate(text[-2000:]) == pytest.approx(best, rel=1e-4)
+
+
+def test_sampling_controls(poem_model):
+    model = poem_model
+    assert model.sample(50, temperature=0) == model.sample(50, temperature=0)
+    assert model.sample(50, seed=9) == model.sample(50, seed=9)
+    assert model.sample(50, top_k=1, seed=1) == model.sample(50, temperature=0)
+    many = model.sample(30, count=5, seed=4)
+    assert isinstance(many, list) and len(many) == 5 and all(len(s) == 30 for s in many)
+    assert len(set(many)) > 1
+    stopped = model.sample(200, temperature=0, seed_char="Q", stop=";")
+    assert stopped == "Quick fox, jump over my wall;"
+    primed = model.sample(9, temperature=0, prime="Quick fox, ")
+    assert primed == "jump over"
+    streamed = "".join(model.sample_stream(40, seed=11, seed_char="s"))
+    assert streamed == model.sample(40, seed=11, seed_char="s")
+    text, probs = model.sample_with_probs(40, seed=3, seed_char="H")
+    assert len(probs) == len(text) == 40 and np.isnan(probs[0]) and ((probs[1:] > 0) & (probs[1:] <= 1)).all()
+    assert model.sample(0) == ""
+
+
+def test_unicode_text_trains_and_samples():
+    text = "héllo wörld 🙂 日本語 " * 40
+    model = CharRNN(hidden_size=24)
+    model.fit(text, steps=300, seq_length=10, val_fraction=0, seed=1)
+    assert set(model.sample(200, seed=1)) <= set(text)
+    assert "🙂" in model.sample(200, temperature=0, seed_char="w")
+
+
+def test_evaluate_in_nats_and_bits():
+    model = CharRNN(hidden_size=16)
+    model.fit(POEM, steps=200, seq_length=5, seed=1)
+    nats = model.evaluate(POEM)
+    assert 0 < nats < math.log(len(model.vocab))
+    assert model.bits_per_char(POEM) == pytest.approx(nats / math.log(2))
+    with pytest.raises(ValueError, match="'Z'"):
+        model.evaluate("Zoo")
+
+
+def test_engine_import_does_not_pull_in_ipython():
+    code = "import sys, charrnn_magic; bad = {'IPython', 'ipywidgets'} & set(sys.modules); print(bad); assert not bad"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(text=""), "the text is empty"),
+    (dict(text="aaaaaaa"), "only one distinct character"),
+    (dict(text="abcabc", seq_length=25), "fewer than one window"),
+    (dict(seq_length=0), r"seq_length=0 is out of range"),
+    (dict(lr=0), r"lr=0 is out of range"),
+    (dict(lr=-0.1), r"lr=-0.1 is out of range"),
+    (dict(batch_size=500), r"batch_size=500 is larger than the text allows: .* use batch_size <= \d+"),
+    (dict(mode="lines", batch_size=500), r"batch_size=500 is larger than the text allows: it has \d+ training lines"),
+    (dict(steps=0), r"steps=0 is out of range"),
+    (dict(mode="words"), r"mode='words' is not a data mode"),
+    (dict(optimizer="rmsprop"), r"optimizer='rmsprop' is not supported"),
+    (dict(val_fraction=1.0), r"val_fraction=1.0 is out of range"),
+])
+def test_bad_training_input_is_refused_before_any_work(kwargs, match):
+    model = CharRNN(hidden_size=8)
+    text = kwargs.pop("text", POEM)
+    with pytest.raises(ValueError, match=match):
+        model.fit(text, **kwargs)
+    assert model.step == 0 and model.vocab is None and not model.is_trained
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(hidden_size=0), r"hidden_size=0 is out of range"),
+    (dict(layers=0), r"layers=0 is out of range"),
+    (dict(cell="transformer"), r"cell='transformer' is not a cell type"),
+    (dict(dtype="float16"), r"dtype='float16' is not supported"),
+    (dict(dropout=1.0), r"dropout=1.0 is out of range"),
+])
+def test_bad_model_settings_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CharRNN(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    model = CharRNN(hidden_size=16)
+    model.fit(POEM, steps=20, seq_length=5, seed=1)
+    return model
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(temperature=-0.5), r"temperature=-0.5 is out of range"),
+    (dict(top_k=0), r"top_k=0 is out of range"),
+    (dict(length=-1), r"length=-1 is out of range"),
+    (dict(seed_char="Z"), r"seed_char has character\(s\) outside the model's vocabulary: 'Z'"),
+    (dict(prime="Hop XYZ"), r"prime has character\(s\) outside the model's vocabulary: 'X', 'Y', 'Z'"),
+    (dict(seed_char="ab"), r"must be exactly one character"),
+    (dict(top_p=0), r"top_p=0 is out of range"),
+])
+def test_bad_sampling_input_is_refused(trained, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        trained.sample(**kwargs)
+
+
+def test_new_characters_on_continued_training_are_named(trained):
+    step = trained.step
+    with pytest.raises(ValueError, match=r"outside this model's vocabulary: 'Z'"):
+        trained.fit("Zoo " + POEM, steps=5)
+    assert trained.step == step
+
+
+def test_untrained_model_cannot_sample():
+    with pytest.raises(ValueError, match="not trained yet"):
+        CharRNN().sample(10)
