@@ -9,6 +9,8 @@ that does not depend on the carried gradient is computed for all steps at once, 
 Shapes: T steps, B sequences, H hidden units, G gates (RNN 1, GRU 3, LSTM 4).
 ``XW`` is (T, B, G·H); ``Wh`` is (H, G·H); a state is a tuple of (B, H) arrays.
 Backpropagation is truncated at the window: no gradient flows into the initial state.
+Inside the loops ``np.dot`` is used rather than ``np.matmul``: for these small products its
+dispatch costs about a microsecond less per call.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ class RNNCell:
         Hs[0] = h0
         for t in range(T):
             h = Hs[t + 1]
-            np.matmul(Hs[t], Wh, out=h)
+            np.dot(Hs[t], Wh, out=h)
             h += XW[t]
             np.tanh(h, out=h)
         return Hs[1:], (Hs[T],), Hs
@@ -59,18 +61,22 @@ class RNNCell:
         for t in range(T - 1, -1, -1):
             dh += dHs[t]
             dA[t] *= dh
-            np.matmul(dA[t], WhT, out=dh)
+            np.dot(dA[t], WhT, out=dh)
         # One GEMM for the recurrent weights over all steps: (H, T·B) @ (T·B, H).
         np.matmul(Hs[:-1].reshape(-1, H).T, dA.reshape(-1, H), out=g["Wh"])
         return dA
 
-    def step(self, x_proj, state, p):
-        """One step for sampling: x_proj (N, G·H) already includes the bias."""
+    def scratch(self, n, dtype):
+        return {"a": np.empty((n, self.hidden_size), dtype)}
+
+    def step(self, x_proj, state, p, scratch):
+        """One step for sampling, updating ``state`` in place: x_proj (N, G·H) includes the bias."""
         (h,) = state
-        a = h @ p["Wh"]
+        a = scratch["a"]
+        np.dot(h, p["Wh"], out=a)
         a += x_proj
-        np.tanh(a, out=a)
-        return a, (a,)
+        np.tanh(a, out=h)
+        return h
 
 
 class LSTMCell:
@@ -98,7 +104,7 @@ class LSTMCell:
         Hs[0], Cs[0] = h0, c0
         for t in range(T):
             a = A[t]
-            np.matmul(Hs[t], Wh, out=a)
+            np.dot(Hs[t], Wh, out=a)
             a += XW[t]
             sigmoid_(a[:, : 3 * H])
             np.tanh(a[:, 3 * H :], out=a[:, 3 * H :])
@@ -135,20 +141,28 @@ class LSTMCell:
             np.multiply(dc, k_f[t], out=da[:, H : 2 * H])
             np.multiply(dc, k_g[t], out=da[:, 3 * H :])
             dc *= F[t]                     # carried to step t-1 through the forget gate
-            np.matmul(da, WhT, out=dh)
+            np.dot(da, WhT, out=dh)
         np.matmul(Hs[:-1].reshape(-1, H).T, dA.reshape(-1, 4 * H), out=g["Wh"])
         return dA
 
-    def step(self, x_proj, state, p):
+    def scratch(self, n, dtype):
+        H = self.hidden_size
+        return {"a": np.empty((n, 4 * H), dtype), "ig": np.empty((n, H), dtype)}
+
+    def step(self, x_proj, state, p, scratch):
         h, c = state
-        H = h.shape[1]
-        a = h @ p["Wh"]
+        H = self.hidden_size
+        a, ig = scratch["a"], scratch["ig"]
+        np.dot(h, p["Wh"], out=a)
         a += x_proj
         sigmoid_(a[:, : 3 * H])
-        gc = np.tanh(a[:, 3 * H :])
-        c = a[:, H : 2 * H] * c + a[:, :H] * gc
-        h = a[:, 2 * H : 3 * H] * np.tanh(c)
-        return h, (h, c)
+        np.tanh(a[:, 3 * H :], out=a[:, 3 * H :])
+        c *= a[:, H : 2 * H]
+        np.multiply(a[:, :H], a[:, 3 * H :], out=ig)
+        c += ig
+        np.tanh(c, out=h)
+        h *= a[:, 2 * H : 3 * H]
+        return h
 
 
 class GRUCell:
@@ -177,7 +191,7 @@ class GRUCell:
         Hs[0] = h0
         for t in range(T):
             a, hw = A[t], HW[t]
-            np.matmul(Hs[t], Wh, out=hw)
+            np.dot(Hs[t], Wh, out=hw)
             np.add(XW[t, :, : 2 * H], hw[:, : 2 * H], out=a[:, : 2 * H])
             sigmoid_(a[:, : 2 * H])
             hw[:, 2 * H :] += bhn
@@ -211,21 +225,34 @@ class GRUCell:
             np.multiply(dx[:, 2 * H :], k_r[t], out=dhw[:, :H])
             np.multiply(dx[:, 2 * H :], R[t], out=dhw[:, 2 * H :])
             np.multiply(dh, Z[t], out=direct)      # h' = ... + z * h
-            np.matmul(dhw, WhT, out=dh)
+            np.dot(dhw, WhT, out=dh)
             dh += direct
         dXW[..., : 2 * H] = dHW[..., : 2 * H]
         np.matmul(Hs[:-1].reshape(-1, H).T, dHW.reshape(-1, 3 * H), out=g["Wh"])
         np.sum(dHW[..., 2 * H :], axis=(0, 1), out=g["bhn"])
         return dXW
 
-    def step(self, x_proj, state, p):
+    def scratch(self, n, dtype):
+        H = self.hidden_size
+        return {"a": np.empty((n, 3 * H), dtype), "hw": np.empty((n, 3 * H), dtype),
+                "tmp": np.empty((n, H), dtype)}
+
+    def step(self, x_proj, state, p, scratch):
         (h,) = state
-        H = h.shape[1]
-        hw = h @ p["Wh"]
-        rz = sigmoid_(x_proj[:, : 2 * H] + hw[:, : 2 * H])
-        n = np.tanh(x_proj[:, 2 * H :] + rz[:, :H] * (hw[:, 2 * H :] + p["bhn"]))
-        h = n + rz[:, H:] * (h - n)
-        return h, (h,)
+        H = self.hidden_size
+        a, hw, tmp = scratch["a"], scratch["hw"], scratch["tmp"]
+        np.dot(h, p["Wh"], out=hw)
+        np.add(x_proj[..., : 2 * H], hw[:, : 2 * H], out=a[:, : 2 * H])
+        sigmoid_(a[:, : 2 * H])
+        hw[:, 2 * H :] += p["bhn"]
+        n = a[:, 2 * H :]
+        np.multiply(a[:, :H], hw[:, 2 * H :], out=n)
+        n += x_proj[..., 2 * H :]
+        np.tanh(n, out=n)
+        np.subtract(h, n, out=tmp)
+        tmp *= a[:, H : 2 * H]
+        np.add(n, tmp, out=h)
+        return h
 
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}

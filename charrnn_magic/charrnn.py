@@ -192,23 +192,17 @@ class CharRNN:
             text = text.lower()
         if not text:
             raise ValueError("the text is empty: give some text to train on")
-        distinct = set(text) | ({"\n"} if s["mode"] == "lines" else set())
-        if len(distinct) < 2:
-            raise ValueError(f"the text has only one distinct character ({describe_chars(distinct)}): "
-                             "a model needs text with at least two different characters")
         if self.vocab is None:
-            vocab = Vocab(distinct)
+            vocab = Vocab.from_text(text + ("\n" if s["mode"] == "lines" else ""))
         else:
             vocab = self.vocab
             if self._settings.get("mode") not in (None, s["mode"]):
                 raise ValueError(f"this model was trained in {self._settings['mode']} mode; it cannot "
                                  f"continue in {s['mode']} mode: train a new model for that")
-            missing = vocab.missing(text)
-            if missing:
-                raise ValueError(f"the text has {len(missing)} character(s) outside this model's "
-                                 f"vocabulary: {describe_chars(missing)}; remove them, or train a new "
-                                 "model on text that has them")
-        ids = vocab.encode(text)
+        ids = vocab.encode(text)              # names any character outside the vocabulary
+        if len(vocab) < 2 or (s["mode"] == "stream" and ids.min() == ids.max()):
+            raise ValueError(f"the text has only one distinct character ({describe_chars(text[:1])}): "
+                             "a model needs text with at least two different characters")
         session = TrainingSession(self, vocab, ids, s, seed)
         if steps is None and epochs is None and minutes is None and target_loss is None:
             steps = 1000
@@ -303,9 +297,10 @@ class CharRNN:
         plan["with_probs"] = with_probs
         with _blas_threads(self.blas_threads), np.errstate(over="ignore", invalid="ignore"):
             steps = list(generate(**plan))
-        V = len(self.vocab)
-        ids = np.stack([s[0] if with_probs else s for s in steps], axis=1) if steps else np.zeros((count, 0), int)
-        probs = np.stack([s[1] for s in steps], axis=1) if with_probs and steps else np.zeros((count, 0))
+        V, n = len(self.vocab), len(steps)
+        # (n, count) -> (count, n); concatenate is ten times faster than stack for many tiny arrays.
+        ids = np.concatenate([s[0] if with_probs else s for s in steps] or [np.zeros(0, int)]).reshape(n, count).T
+        probs = np.concatenate([s[1] for s in steps]).reshape(n, count).T if with_probs and n else None
         lookup = np.array(self.vocab.chars + [""])          # id -1 (after a stop) decodes to ""
         drop_stop = self.mode == "lines" and plan["stop_id"] is not None
         texts, out_probs = [], []

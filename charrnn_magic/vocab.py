@@ -21,8 +21,10 @@ class Vocab:
         if any(len(c) != 1 for c in chars):
             raise ValueError("a vocabulary holds single characters")
         self.chars: list[str] = chars
-        # Code points as one sorted array: encoding is then a vectorised binary search.
-        self._codes = np.array([ord(c) for c in chars], dtype=np.int64)
+        codes = np.array([ord(c) for c in chars], dtype=np.int64)
+        # A table from code point to id (-1: not in the vocabulary): encoding is one gather.
+        self._ids = np.full(int(codes.max()) + 1, -1, dtype=np.int32)
+        self._ids[codes] = np.arange(len(chars), dtype=np.int32)
 
     @classmethod
     def from_text(cls, text: str) -> "Vocab":
@@ -43,16 +45,15 @@ class Vocab:
     def encode(self, text: str) -> np.ndarray:
         """Text -> one ``int32`` array of ids, without building a Python list of characters."""
         codes = _code_points(text)                                   # (N,)
-        idx = np.searchsorted(self._codes, codes)                    # (N,)
-        idx_clipped = np.minimum(idx, len(self._codes) - 1)
-        unknown = self._codes[idx_clipped] != codes
+        ids = self._ids[np.minimum(codes, len(self._ids) - 1)]       # (N,)
+        unknown = (ids < 0) | (codes >= len(self._ids))
         if unknown.any():
-            missing = sorted({chr(c) for c in np.unique(codes[unknown])})
+            missing = [chr(c) for c in np.unique(codes[unknown])]
             raise ValueError(
                 f"the text has {len(missing)} character(s) outside the model's vocabulary: "
                 f"{describe_chars(missing)}; remove them or retrain the model on text that has them"
             )
-        return idx.astype(np.int32)
+        return ids
 
     def decode(self, ids) -> str:
         return "".join(self.chars[i] for i in np.asarray(ids).ravel())
@@ -74,8 +75,8 @@ def describe_chars(chars, limit: int = 12) -> str:
 
 
 def _code_points(text: str) -> np.ndarray:
-    # UTF-32 is one 4-byte unit per code point: a zero-copy view gives all of them at once.
-    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+    # UTF-32 is one 4-byte unit per code point: a view of the encoded bytes gives all of them.
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
 
 
 def _distinct_chars(text: str) -> list[str]:

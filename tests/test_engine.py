@@ -325,7 +325,7 @@ def test_bad_sampling_input_is_refused(trained, kwargs, match):
 
 def test_new_characters_on_continued_training_are_named(trained):
     step = trained.step
-    with pytest.raises(ValueError, match=r"outside this model's vocabulary: 'Z'"):
+    with pytest.raises(ValueError, match=r"outside the model's vocabulary: 'Z'"):
         trained.fit("Zoo " + POEM, steps=5)
     assert trained.step == step
 
