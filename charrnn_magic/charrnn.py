@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 from pathlib import Path
 
@@ -57,9 +58,12 @@ class CharRNN:
     """
 
     PRESETS = PRESETS
-    #: BLAS threads during training and sampling. One is fastest for the small matrix products
-    #: of a recurrence: with two, OpenBLAS spends more time waking threads than multiplying.
-    blas_threads = 1
+    #: BLAS threads for training; None picks by size (see ``training_threads``). Sampling and
+    #: evaluation of short texts always use one.
+    blas_threads = None
+    #: Multiply-adds in one step's recurrent product (batch x hidden x gates*hidden) from which
+    #: training uses every core: below it, OpenBLAS spends longer waking threads than multiplying.
+    threads_from_macs = 4_000_000
 
     def __init__(self, cell: str = "rnn", hidden_size: int = 100, layers: int = 1,
                  dropout: float = 0.0, dtype: str = "float32"):
@@ -131,6 +135,16 @@ class CharRNN:
 
     __repr__ = summary
 
+    def training_threads(self, batch_size: int) -> int:
+        """BLAS threads for training at this batch size: ``blas_threads`` if set; else every core
+        when each step's recurrent product is big enough to share (LSTM 2x256 at batch 32), one
+        otherwise (the classic RNN, where two threads made a batch-32 step many times slower)."""
+        if self.blas_threads is not None:
+            return self.blas_threads
+        gates = {"rnn": 1, "gru": 3, "lstm": 4}[self.cell]
+        macs = batch_size * self.hidden_size * gates * self.hidden_size
+        return len(os.sched_getaffinity(0)) if macs >= self.threads_from_macs else 1
+
     # ------------------------------------------------------------------ training
     def fit(self, text: str, steps: int | None = None, epochs: float | None = None,
             minutes: float | None = None, target_loss: float | None = None, *,
@@ -171,7 +185,7 @@ class CharRNN:
                                     lr=lr, clip=clip, clip_mode=clip_mode, val_fraction=val_fraction,
                                     lower=lower, seed=seed, eval_every=eval_every)
             rules = StopRules(steps=session.run_steps, minutes=minutes, target_loss=target_loss)
-            with _blas_threads(self.blas_threads):
+            with _blas_threads(self.training_threads(session.batches.batch_size)):
                 return run(session, rules, callback=callback, stop_event=stop_event,
                            eval_every=eval_every, keep_best=keep_best)
         finally:
@@ -272,11 +286,12 @@ class CharRNN:
         return texts[0] if count == 1 else texts
 
     def sample_with_probs(self, length: int = 200, temperature: float = 1.0, prime=None, seed_char=None,
-                          top_k=None, top_p=None, stop=..., seed=None):
-        """(text, probs): one sample and, for each of its characters, the probability the model
-        gave it (at temperature 1; NaN for a seed character, which was given, not generated)."""
-        texts, probs = self._sample(length, temperature, prime, seed_char, top_k, top_p, stop, 1, seed, True)
-        return texts[0], probs[0]
+                          top_k=None, top_p=None, stop=..., count: int = 1, seed=None):
+        """(text, probs): a sample and, for each of its characters, the probability the model gave
+        it (at temperature 1; NaN for a seed character, which was given, not generated). With
+        ``count > 1``, a list of texts and a list of arrays, the same texts ``sample`` gives."""
+        texts, probs = self._sample(length, temperature, prime, seed_char, top_k, top_p, stop, count, seed, True)
+        return (texts[0], probs[0]) if count == 1 else (texts, probs)
 
     def sample_stream(self, length: int = 200, temperature: float = 1.0, prime=None, seed_char=None,
                       top_k=None, top_p=None, stop=..., seed=None):
@@ -285,7 +300,7 @@ class CharRNN:
         chars = self.vocab.chars
         if seed_char is not None:
             yield seed_char
-        with _blas_threads(self.blas_threads):
+        with _blas_threads(1):
             for ids in generate(**plan):
                 i = ids[0]
                 if i < 0 or (i == plan["stop_id"] and self.mode == "lines"):
@@ -295,7 +310,7 @@ class CharRNN:
     def _sample(self, length, temperature, prime, seed_char, top_k, top_p, stop, count, seed, with_probs):
         plan = self._sample_plan(length, temperature, prime, seed_char, top_k, top_p, stop, count, seed)
         plan["with_probs"] = with_probs
-        with _blas_threads(self.blas_threads), np.errstate(over="ignore", invalid="ignore"):
+        with _blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
             steps = list(generate(**plan))
         V, n = len(self.vocab), len(steps)
         # (n, count) -> (count, n); concatenate is ten times faster than stack for many tiny arrays.
@@ -388,7 +403,7 @@ class CharRNN:
                 raise ValueError("the text has no non-empty lines to evaluate")
         elif len(ids) < 2:
             raise ValueError("the text is too short to evaluate: give at least two characters")
-        with self._lock, _blas_threads(self.blas_threads):
+        with self._lock, _blas_threads(self.training_threads(64)):
             return float(mean_loss(self._net, ids, self.mode, newline, spans))
 
     def bits_per_char(self, text: str) -> float:
@@ -459,10 +474,11 @@ class CharRNN:
         return model
 
     # ------------------------------------------------------------------ notebook
-    def panel(self):
-        """The live sampling panel (ipywidgets) for this model."""
+    def panel(self, **options):
+        """The live sampling panel (ipywidgets) for this model; ``options`` set the controls'
+        starting values (see ``charrnn_magic.panel.sampler_panel``)."""
         from .panel import sampler_panel
-        return sampler_panel(self)
+        return sampler_panel(self, **options)
 
 
 class TrainingSession:

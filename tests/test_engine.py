@@ -243,6 +243,8 @@ def test_sampling_controls(poem_model):
     text, probs = model.sample_with_probs(40, seed=3, seed_char="H")
     assert len(probs) == len(text) == 40 and np.isnan(probs[0]) and ((probs[1:] > 0) & (probs[1:] <= 1)).all()
     assert model.sample(0) == ""
+    texts, probs = model.sample_with_probs(25, count=3, seed=8)
+    assert texts == model.sample(25, count=3, seed=8) and [len(p) for p in probs] == [25, 25, 25]
 
 
 def test_unicode_text_trains_and_samples():
