@@ -32,7 +32,7 @@ DTYPES = ("float32", "float64")
 #: Training settings, and what ``None`` means for each on a model's first fit.
 TRAIN_DEFAULTS = {
     "mode": "stream", "seq_length": 25, "batch_size": None, "optimizer": "adagrad", "lr": None,
-    "clip": 5.0, "clip_mode": "value", "val_fraction": 0.1, "lower": False,
+    "clip": 5.0, "clip_mode": "value", "val_fraction": 0.1, "lower": False, "lr_schedule": "constant",
 }
 
 #: Named starting points: architecture and training settings together.
@@ -149,8 +149,8 @@ class CharRNN:
     def fit(self, text: str, steps: int | None = None, epochs: float | None = None,
             minutes: float | None = None, target_loss: float | None = None, *,
             mode=None, seq_length=None, batch_size=None, optimizer=None, lr=None, clip=None,
-            clip_mode=None, val_fraction=None, lower=None, seed=None, keep_best=False,
-            eval_every=None, callback=None, stop_event=None) -> History:
+            clip_mode=None, val_fraction=None, lower=None, lr_schedule=None, seed=None,
+            keep_best=False, eval_every=None, callback=None, stop_event=None) -> History:
         """Train on ``text`` until a stop rule fires; calling it again continues training.
 
         Stop rules (the first to fire ends training; none given means ``steps=1000``):
@@ -164,7 +164,9 @@ class CharRNN:
         ``"adam"`` (lr 0.002) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (5; 0 disables) with
         ``clip_mode`` ``"value"`` (each element, the classic) or ``"norm"`` (the whole gradient);
         ``val_fraction`` held out for validation (0.1: the tail of the text, or a seeded random
-        tenth of the lines); ``lower`` to lower-case the text (and later primes and evaluations).
+        tenth of the lines); ``lower`` to lower-case the text (and later primes and evaluations);
+        ``lr_schedule`` ``"cosine"`` to lower the learning rate along half a cosine to 2 % of
+        ``lr`` by the end of the run (steps, epochs or minutes), or ``"constant"`` (the default).
 
         ``seed`` seeds the weights and the training order when the model is first trained: the same
         seed and settings give bit-identical weights. ``keep_best`` ends with the weights that had
@@ -183,11 +185,12 @@ class CharRNN:
             session = self._prepare(text, steps, epochs, minutes, target_loss, mode=mode,
                                     seq_length=seq_length, batch_size=batch_size, optimizer=optimizer,
                                     lr=lr, clip=clip, clip_mode=clip_mode, val_fraction=val_fraction,
-                                    lower=lower, seed=seed, eval_every=eval_every)
+                                    lower=lower, lr_schedule=lr_schedule, seed=seed, eval_every=eval_every)
             rules = StopRules(steps=session.run_steps, minutes=minutes, target_loss=target_loss)
             with _blas_threads(self.training_threads(session.batches.batch_size)):
                 return run(session, rules, callback=callback, stop_event=stop_event,
-                           eval_every=eval_every, keep_best=keep_best)
+                           eval_every=eval_every, keep_best=keep_best,
+                           lr_schedule=self._settings["lr_schedule"])
         finally:
             self._fit_lock.release()
 
@@ -222,6 +225,8 @@ class CharRNN:
             steps = 1000
         session.run_steps = steps if epochs is None else (
             min(steps or math.inf, max(1, round(epochs * session.batches.batches_per_epoch))))
+        if s["lr_schedule"] == "cosine" and session.run_steps is None and minutes is None:
+            raise ValueError("lr_schedule='cosine' needs a known length: give steps, epochs or minutes")
 
         # Everything is valid: from here on the model changes.
         if self._net is None:
@@ -263,6 +268,8 @@ class CharRNN:
         vf = s["val_fraction"]
         if not (isinstance(vf, (int, float)) and 0 <= vf < 1):
             raise ValueError(f"val_fraction={vf!r} is out of range: use a number from 0 up to (not including) 1")
+        if s["lr_schedule"] not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule={s['lr_schedule']!r} is not supported: use 'constant' or 'cosine'")
         s["lower"] = bool(s["lower"])
         s["clip"], s["lr"], s["val_fraction"] = float(s["clip"]), float(s["lr"]), float(vf)
         return s

@@ -80,7 +80,7 @@ class SmoothedLoss:
 
 
 def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every=None,
-        keep_best=False) -> History:
+        keep_best=False, lr_schedule=None) -> History:
     """Train ``session`` (a ``charrnn.TrainingSession``) until a stop rule fires."""
     model = session.model
     net, opt, history = model._net, model._optimizer, model.history
@@ -95,6 +95,7 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
         eval_every = max(1, run_steps // 20)
     eval_seconds = None if eval_every else (budget / 20 if budget else 10.0)
 
+    base_lr = opt.lr
     smooth = SmoothedLoss()
     best_val, best_weights = math.inf, None
     val_loss = history.last_val_loss
@@ -136,6 +137,8 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
                 if not math.isfinite(float(net.grad.sum())):
                     raise _diverged(model, "the gradients became infinite or NaN")
                 clip_(net.grad, clip, clip_mode)
+                if lr_schedule == "cosine":
+                    opt.lr = base_lr * cosine_factor(_done_fraction(run_step, run_steps, elapsed, budget))
                 with model._lock:
                     opt.step(net.flat, net.grad)
                 session.advance(new_state)
@@ -174,7 +177,20 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
         history.val_loss.append(best_val)
     if stop_event is not None and reason == "stopped":
         history.interrupted = True
+    opt.lr = base_lr
     return history
+
+
+def cosine_factor(fraction: float, floor: float = 0.02) -> float:
+    """Learning-rate factor that falls from 1 to ``floor`` along half a cosine as the run goes."""
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
+
+
+def _done_fraction(run_step, run_steps, elapsed, budget) -> float:
+    """Share of the run done before this step, by steps or by time, whichever is further."""
+    by_steps = run_step / run_steps if run_steps else 0.0
+    by_time = elapsed / budget if budget else 0.0
+    return max(by_steps, by_time)
 
 
 def _diverged(model, what: str) -> TrainingDiverged:

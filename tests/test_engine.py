@@ -335,3 +335,15 @@ def test_new_characters_on_continued_training_are_named(trained):
 def test_untrained_model_cannot_sample():
     with pytest.raises(ValueError, match="not trained yet"):
         CharRNN().sample(10)
+
+
+def test_cosine_schedule_lowers_the_learning_rate_over_the_run():
+    model = CharRNN(hidden_size=16)
+    rates = []
+    model.fit(POEM, steps=50, seq_length=5, optimizer="adam", lr=0.01, lr_schedule="cosine", seed=1,
+              callback=lambda p: rates.append(model._optimizer.lr))
+    assert rates[0] == pytest.approx(0.01) and rates[-1] < 0.001
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert model._optimizer.lr == 0.01                  # the base rate is kept for the next fit
+    with pytest.raises(ValueError, match="needs a known length"):
+        CharRNN(hidden_size=8).fit(POEM, target_loss=1.0, lr_schedule="cosine")
