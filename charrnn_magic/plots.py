@@ -41,8 +41,8 @@ def loss_curve_svg(history, width: int = 480, height: int = 200, title: str | No
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="loss curve">']
     if title:
-        parts.append(f'<text x="{left}" y="14" font-family="sans-serif" font-size="12" fill="{_TEXT_COLOR}">'
-                     f'{escape(title)}</text>')
+        parts.append(f'<text x="{left}" y="14" font-family="sans-serif" font-size="12" '
+                     f'fill="{_TEXT_COLOR}">{escape(title)}</text>')
     if steps.size == 0 and vsteps.size == 0:
         parts.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" '
                      f'stroke="{_GRID_COLOR}"/>')

@@ -1,0 +1,345 @@
+"""Progress of a training run, shown while ``model.fit`` works.
+
+A reporter is the ``callback=`` of :meth:`CharRNN.fit`: it is called with a
+:class:`~charrnn_magic.Progress` after every step and decides itself how often to draw.
+
+* In a notebook (an ipykernel shell) :class:`WidgetReporter` shows a progress bar, a status line
+  (step of total, loss, validation loss, chars/s, ETA), a loss curve that grows while training,
+  and a preview sample every ``sample_every`` steps. Widgets are redrawn at most a few times a
+  second, so drawing never slows training down.
+* Elsewhere (terminal IPython, plain Python, logs) :class:`TextReporter` prints a plain line every
+  couple of seconds, and the previews.
+* :class:`QuietReporter` prints nothing but the news of an interruption.
+
+Every reporter ends with :meth:`Reporter.finish`, which prints a one-line summary::
+
+    charrnn: 1,000 steps in 12.4 s (8,050 chars/s): loss 1.623, val 1.710
+
+or, after an interrupt::
+
+    charrnn: stopped at step 340 of 1,000 after 4.1 s; the model keeps what it learned (loss 2.104, val 2.190)
+
+Use one directly from Python::
+
+    from charrnn_magic.progress import make_reporter
+    reporter = make_reporter(model, name="model", sample_every=200)
+    reporter.start()
+    model.fit(text, steps=1000, callback=reporter)
+    reporter.finish(model.history)
+"""
+from __future__ import annotations
+
+import html
+import sys
+import time
+
+__all__ = ["make_reporter", "in_notebook", "Reporter", "TextReporter", "WidgetReporter",
+           "QuietReporter", "format_duration"]
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (ipykernel's shell, or a subclass such as Colab's)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    # By class name, so that this module never has to import ipykernel.
+    return shell is not None and any(
+        cls.__name__ == "ZMQInteractiveShell" for cls in type(shell).__mro__)
+
+
+def make_reporter(model, *, name: str = "model", quiet: bool = False, widgets: bool | None = None,
+                  sample_every: int | None = None, sample_length: int = 150,
+                  temperature: float = 0.8, target_loss: float | None = None,
+                  interval: float | None = None, file=None) -> "Reporter":
+    """The right reporter for where we run: widgets in a notebook, text lines elsewhere.
+
+    ``widgets=None`` decides by :func:`in_notebook` (and falls back to text when ipywidgets is
+    missing); ``interval`` is the least time between two redraws (default 0.2 s for widgets,
+    2 s for text lines). ``sample_every``: steps between preview samples; ``None`` makes five
+    previews in a run whose number of steps is known, ``0`` none.
+    """
+    kwargs = dict(name=name, sample_every=sample_every, sample_length=sample_length,
+                  temperature=temperature, target_loss=target_loss, file=file)
+    if quiet:
+        return QuietReporter(model, **kwargs)
+    if widgets is None:
+        widgets = in_notebook()
+    if widgets:
+        try:
+            import ipywidgets  # noqa: F401
+        except ImportError:
+            widgets = False
+    if widgets:
+        return WidgetReporter(model, interval=0.2 if interval is None else interval, **kwargs)
+    return TextReporter(model, interval=2.0 if interval is None else interval, **kwargs)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``4.1 s``, ``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    if seconds is None:
+        return "?"
+    seconds = max(0.0, float(seconds))
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+class Reporter:
+    """Records the latest :class:`Progress`; subclasses decide what to draw and when."""
+
+    def __init__(self, model, *, name: str = "model", sample_every: int | None = None,
+                 sample_length: int = 150, temperature: float = 0.8,
+                 target_loss: float | None = None, interval: float = 2.0, file=None):
+        self.model = model
+        self.name = name
+        self.sample_every = sample_every     # None: five previews per run of known length
+        self.sample_length = sample_length
+        self.temperature = temperature
+        self.target_loss = target_loss
+        self.interval = interval
+        self._file = file
+        self.last = None               # the latest Progress
+        self.first_loss = None
+        self.previews: list[tuple[int, str]] = []   # (step, text) of every preview made
+        self.header = None
+        self.shown = False             # whether anything was drawn yet
+        self._started = None
+        self._last_draw = -float("inf")
+        self._preview_broken = False
+
+    @property
+    def file(self):
+        # Looked up at each write, so pytest's capsys and redirect_stdout see the output.
+        return self._file if self._file is not None else sys.stdout
+
+    def print(self, *lines: str) -> None:
+        for line in lines:
+            print(line, file=self.file)
+        self.file.flush()
+
+    # -- the protocol -------------------------------------------------------------------------
+    def start(self, header: str | None = None) -> None:
+        """Call before ``fit``: starts the clock. ``header`` (what is being trained) is shown
+        with the first step, so that a ``fit`` refusing its arguments leaves no trace."""
+        self._started = time.perf_counter()
+        self.header = header
+
+    def show(self) -> None:
+        """Put the display up (once): the header line, or the widgets."""
+        if not self.shown:
+            self.shown = True
+            self.open()
+
+    def open(self) -> None:
+        """Subclasses: draw the display for the first time."""
+
+    def fail(self) -> None:
+        """``fit`` raised: mark the display (if any) as failed; the caller reports the error."""
+
+    def __call__(self, progress) -> None:
+        if self._started is None:
+            self._started = time.perf_counter() - progress.elapsed
+        self.show()
+        if self.first_loss is None:
+            self.first_loss = progress.loss
+        self.last = progress
+        if self._preview_due(progress):
+            self._add_preview(progress.step, self._make_preview(progress.step))
+        now = time.perf_counter()
+        if now - self._last_draw >= self.interval or progress.run_step == 1:
+            self._last_draw = now
+            self.draw(progress)
+
+    def draw(self, progress) -> None:
+        """Show ``progress``; called at most once per ``interval`` seconds."""
+
+    def finish(self, history=None) -> str:
+        """Call after ``fit``: shows and returns the one-line summary."""
+        self.show()
+        line = self.summary(history)
+        self.print(line)
+        return line
+
+    # -- pieces -------------------------------------------------------------------------------
+    @property
+    def elapsed(self) -> float:
+        return 0.0 if self._started is None else time.perf_counter() - self._started
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of the run done: from the engine, or estimated from the way to a target loss."""
+        p = self.last
+        if p is None:
+            return 0.0
+        if p.fraction is not None:
+            return min(max(p.fraction, 0.0), 1.0)
+        if self.target_loss is not None and self.first_loss is not None:
+            span = self.first_loss - self.target_loss
+            if span > 0:
+                return min(max((self.first_loss - p.loss) / span, 0.0), 1.0)
+        return None
+
+    def status(self, progress) -> str:
+        """``step 340/1,000 (34%) · loss 2.134 · val 2.201 · 8,123 chars/s · ETA 9.0 s``"""
+        p = progress
+        step = f"step {p.run_step:,}" + (f"/{p.run_steps:,}" if p.run_steps else "")
+        if p.fraction is not None:
+            step += f" ({p.fraction:.0%})"
+        parts = [step, f"loss {p.loss:.3f}"]
+        if p.val_loss is not None:
+            parts.append(f"val {p.val_loss:.3f}")
+        parts.append(f"{p.chars_per_sec:,.0f} chars/s")
+        if p.eta is not None:
+            parts.append(f"ETA {format_duration(p.eta)}")
+        return " · ".join(parts)
+
+    def summary(self, history=None) -> str:
+        """The one line that stays after training."""
+        history = history if history is not None else getattr(self.model, "history", None)
+        p = self.last
+        run_step = p.run_step if p else 0
+        took = format_duration(self.elapsed)
+        loss = getattr(history, "last_loss", None) if history is not None else None
+        val = getattr(history, "last_val_loss", None) if history is not None else None
+        if loss is None and p is not None:
+            loss, val = p.loss, p.val_loss
+        losses = (f"loss {loss:.3f}" if loss is not None else "") + (
+            f", val {val:.3f}" if val is not None else "")
+        total = getattr(self.model, "step", run_step)
+        also = f"; {total:,} steps in all" if total != run_step else ""
+        if history is not None and getattr(history, "interrupted", False):
+            if run_step == 0:
+                return f"{self.name}: stopped before the first step; the model is unchanged"
+            of = f" of {p.run_steps:,}" if p and p.run_steps else ""
+            return (f"{self.name}: stopped at step {run_step:,}{of} after {took}; the model keeps "
+                    f"what it learned ({losses}{also})")
+        reason = getattr(history, "stop_reason", "") if history is not None else ""
+        why = {"target_loss": " (target loss reached)", "minutes": " (time budget used)"}.get(
+            reason, "")
+        rate = f" ({p.chars_per_sec:,.0f} chars/s)" if p else ""
+        return f"{self.name}: {run_step:,} steps in {took}{rate}{why}: {losses}{also}"
+
+    # -- previews -----------------------------------------------------------------------------
+    def _preview_due(self, p) -> bool:
+        if self.sample_every is None:
+            self.sample_every = max(1, p.run_steps // 5) if p.run_steps else 0
+        return bool(self.sample_every) and not self._preview_broken and (
+            p.run_step % self.sample_every == 0)
+
+    def _make_preview(self, step: int) -> str:
+        """A short sample from the weights as they are now.
+
+        Seeded by the step so the preview neither draws from nor disturbs the training RNG.
+        """
+        try:
+            if getattr(self.model, "mode", None) == "lines":
+                lines = self.model.sample(length=self.sample_length, temperature=self.temperature,
+                                          count=3, seed=step)
+                return "\n".join(lines)
+            return self.model.sample(length=self.sample_length, temperature=self.temperature,
+                                     seed=step)
+        except Exception as exc:  # a preview must never end a training run
+            self._preview_broken = True
+            return f"(no preview: {exc})"
+
+    def _add_preview(self, step: int, text: str) -> None:
+        self.previews.append((step, text))
+
+
+class QuietReporter(Reporter):
+    """Draws nothing; :meth:`finish` speaks only when training was interrupted."""
+
+    def _preview_due(self, p) -> bool:
+        return False
+
+    def finish(self, history=None) -> str:
+        line = self.summary(history)
+        if history is not None and getattr(history, "interrupted", False):
+            self.print(line)
+        return line
+
+
+class TextReporter(Reporter):
+    """Plain lines, for terminals and logs: at the first step, then every ``interval`` seconds."""
+
+    def open(self) -> None:
+        if self.header:
+            self.print(self.header)
+
+    def draw(self, progress) -> None:
+        self.print("  " + self.status(progress))
+
+    def _add_preview(self, step: int, text: str) -> None:
+        super()._add_preview(step, text)
+        self.print(f"  --- sample at step {step:,} ---", *("  | " + s for s in text.split("\n")))
+
+
+class WidgetReporter(Reporter):
+    """A progress bar, a status line, a growing loss curve and a preview, as ipywidgets."""
+
+    curve_interval = 1.0   # the SVG is the biggest message: redraw it less often
+
+    def __init__(self, model, **kwargs):
+        super().__init__(model, **kwargs)
+        import ipywidgets as W
+
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, description=self.name[:12],
+                                   bar_style="info", layout=W.Layout(width="320px"))
+        self.status_html = W.HTML(value="starting…")
+        self.curve = W.HTML(value="")
+        self.preview_html = W.HTML(value="")
+        self.widget = W.VBox([W.HBox([self.bar, self.status_html]), self.curve, self.preview_html])
+        self._last_curve = -float("inf")
+
+    def open(self) -> None:
+        if self.header:
+            self.status_html.value = html.escape(self.header)
+        from IPython.display import display
+        display(self.widget)
+
+    def fail(self) -> None:
+        if self.shown:
+            self.bar.bar_style = "danger"
+            self.status_html.value = "training failed (see the error below)"
+
+    def draw(self, progress) -> None:
+        fraction = self.fraction
+        self.bar.value = fraction if fraction is not None else 0.0
+        self.status_html.value = html.escape(self.status(progress))
+        now = time.perf_counter()
+        if now - self._last_curve >= self.curve_interval:
+            self._last_curve = now
+            self._draw_curve()
+
+    def _draw_curve(self) -> None:
+        from .plots import loss_curve_svg
+        self.curve.value = loss_curve_svg(getattr(self.model, "history", None), width=480,
+                                          height=180)
+
+    def _add_preview(self, step: int, text: str) -> None:
+        super()._add_preview(step, text)
+        self.preview_html.value = (
+            f"<div style='color:#666;font-size:0.9em'>sample at step {step:,}</div>"
+            f"<pre style='margin:0;white-space:pre-wrap'>{html.escape(text)}</pre>")
+
+    def finish(self, history=None) -> str:
+        self.show()
+        line = self.summary(history)
+        interrupted = history is not None and getattr(history, "interrupted", False)
+        if not interrupted:
+            self.bar.value = 1.0
+        self.bar.bar_style = "warning" if interrupted else "success"
+        self.status_html.value = html.escape(line)
+        if self.last is not None:
+            self._draw_curve()
+        # Also as plain text: it stays in the saved notebook even without the widget state.
+        self.print(line)
+        return line
