@@ -46,7 +46,7 @@ __all__ = ["CharRNNMagics", "load_ipython_extension", "unload_ipython_extension"
 ARCH_KEYS = ("cell", "hidden_size", "layers", "dropout", "dtype")
 #: fit settings that a preset or a %config default may provide.
 TRAIN_KEYS = ("mode", "seq_length", "batch_size", "optimizer", "lr", "clip", "clip_mode",
-              "val_fraction", "eval_every")
+              "val_fraction", "eval_every", "lr_schedule")
 STOP_KEYS = ("steps", "epochs", "minutes", "target_loss")
 
 
@@ -86,6 +86,8 @@ class CharRNNMagics(Magics):
     clip = _from_preset(Float, what="Gradient clipping bound, 0 = off", option="--clip")
     clip_mode = _from_preset(CaselessStrEnum, ["value", "norm"],
                              what="Clip each value or the global norm", option="--clip-mode")
+    lr_schedule = _from_preset(CaselessStrEnum, ["constant", "cosine"],
+                               what="Learning-rate schedule", option="--lr-schedule")
     val_fraction = _from_preset(Float, what="Share of the text held out",
                                 option="--val-fraction")
     eval_every = _from_preset(Int, what="Steps between validations", option="--eval-every")
@@ -153,6 +155,8 @@ class CharRNNMagics(Magics):
     @argument("--clip", type=number_in(0), metavar="C", help="Gradient clipping bound (0: off).")
     @argument("--clip-mode", type=one_of("value", "norm"), metavar="MODE",
               help="value: clip each element; norm: the global norm.")
+    @argument("--lr-schedule", type=one_of("constant", "cosine"), metavar="KIND",
+              help="constant, or cosine: decay the rate to 2%% of --lr by the end of the run.")
     @argument("--val-fraction", type=number_in(0, 1, below=True), metavar="F",
               help="Share of the text held out for validation (0: none).")
     @argument("--eval-every", type=whole_number(1), metavar="N", help="Steps between validations.")
@@ -181,8 +185,8 @@ class CharRNNMagics(Magics):
         Examples::
 
             %%charrnn_train --steps 2000
-            Twinkle, twinkle, little star,
-            how I wonder what you are.
+            Hop, frog, hop! A lily pad waits;
+            sing, moon, of big green gates.
 
             %charrnn_train --corpus verse --minutes 2
             %charrnn_train --list-corpora
@@ -190,6 +194,7 @@ class CharRNNMagics(Magics):
             %charrnn_train names --file names.txt --mode lines --lower --preset tiny
             %charrnn_train poems --file poems.txt --resume --steps 1000 --lr 0.001
             %charrnn_train --corpus pydoc --background --minutes 30
+            %charrnn_train --corpus pydoc --preset large --minutes 10 --lr-schedule cosine --keep-best
 
         Settings not given come from the preset (default: ``default``, an LSTM 2x128 trained
         with Adam), unless changed with %config, e.g. ``%config CharRNNMagics.hidden_size = 256``

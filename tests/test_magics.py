@@ -58,14 +58,15 @@ def test_cell_training_binds_model_and_prints_summary(ip, capsys):
 def test_named_model_and_options_reach_the_engine(ip):
     ip.run_cell_magic("charrnn_train", "poem --cell gru --hidden 8 --layers 2 --steps 5 "
                       "--optimizer sgd --lr 0.05 --clip 2 --clip-mode value --seq-length 10 "
-                      "--batch-size 3 --val-fraction 0.2 --dtype float64 --seed 3 --quiet", TEXT)
+                      "--batch-size 3 --val-fraction 0.2 --dtype float64 --seed 3 --quiet "
+                      "--lr-schedule cosine", TEXT)
     model = ip.user_ns["poem"]
     config = model.config()
     assert (model.cell, model.hidden_size, model.layers, model.dtype) == ("gru", 8, 2, "float64")
     assert {k: config[k] for k in ("optimizer", "lr", "clip", "clip_mode", "seq_length",
-                                   "batch_size", "val_fraction", "seed")} == dict(
+                                   "batch_size", "val_fraction", "seed", "lr_schedule")} == dict(
         optimizer="sgd", lr=0.05, clip=2.0, clip_mode="value", seq_length=10, batch_size=3,
-        val_fraction=0.2, seed=3)
+        val_fraction=0.2, seed=3, lr_schedule="cosine")
     assert model.step == 5
 
 
@@ -575,7 +576,7 @@ def test_help_shows_every_option(ip, capsys):
                    "--clip-mode", "--steps", "--epochs", "--minutes", "--target-loss",
                    "--val-fraction", "--mode", "--lower", "--dtype", "--dropout", "--seed",
                    "--sample-every", "--save", "--quiet", "--preset", "--keep-best",
-                   "--background", "Examples"]:
+                   "--background", "--lr-schedule", "Examples"]:
         assert option in out, option
     ip.run_cell("%charrnn_sample?")
     out = capsys.readouterr().out
