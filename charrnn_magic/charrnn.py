@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import threading
 from pathlib import Path
 
@@ -58,12 +57,13 @@ class CharRNN:
     """
 
     PRESETS = PRESETS
-    #: BLAS threads for training; None picks by size (see ``training_threads``). Sampling and
-    #: evaluation of short texts always use one.
-    blas_threads = None
-    #: Multiply-adds in one step's recurrent product (batch x hidden x gates*hidden) from which
-    #: training uses every core: below it, OpenBLAS spends longer waking threads than multiplying.
-    threads_from_macs = 4_000_000
+    #: BLAS threads for training and evaluation (sampling always uses one). One is the robust
+    #: choice: OpenBLAS's threads spin while they wait for each other, so as soon as anything
+    #: else wants a core (a panel sampling beside background training, another process) a step
+    #: with two threads became 4-50x slower here, and for the classic RNN's small products two
+    #: threads are slower even on an idle machine. On an idle machine, large models (an LSTM
+    #: 2x256 at batch 32) do train faster with ``CharRNN.blas_threads = 2``.
+    blas_threads = 1
 
     def __init__(self, cell: str = "rnn", hidden_size: int = 100, layers: int = 1,
                  dropout: float = 0.0, dtype: str = "float32"):
@@ -135,16 +135,6 @@ class CharRNN:
 
     __repr__ = summary
 
-    def training_threads(self, batch_size: int) -> int:
-        """BLAS threads for training at this batch size: ``blas_threads`` if set; else every core
-        when each step's recurrent product is big enough to share (LSTM 2x256 at batch 32), one
-        otherwise (the classic RNN, where two threads made a batch-32 step many times slower)."""
-        if self.blas_threads is not None:
-            return self.blas_threads
-        gates = {"rnn": 1, "gru": 3, "lstm": 4}[self.cell]
-        macs = batch_size * self.hidden_size * gates * self.hidden_size
-        return len(os.sched_getaffinity(0)) if macs >= self.threads_from_macs else 1
-
     # ------------------------------------------------------------------ training
     def fit(self, text: str, steps: int | None = None, epochs: float | None = None,
             minutes: float | None = None, target_loss: float | None = None, *,
@@ -187,7 +177,7 @@ class CharRNN:
                                     lr=lr, clip=clip, clip_mode=clip_mode, val_fraction=val_fraction,
                                     lower=lower, lr_schedule=lr_schedule, seed=seed, eval_every=eval_every)
             rules = StopRules(steps=session.run_steps, minutes=minutes, target_loss=target_loss)
-            with _blas_threads(self.training_threads(session.batches.batch_size)):
+            with _blas_threads(self.blas_threads):
                 return run(session, rules, callback=callback, stop_event=stop_event,
                            eval_every=eval_every, keep_best=keep_best,
                            lr_schedule=self._settings["lr_schedule"])
@@ -410,7 +400,7 @@ class CharRNN:
                 raise ValueError("the text has no non-empty lines to evaluate")
         elif len(ids) < 2:
             raise ValueError("the text is too short to evaluate: give at least two characters")
-        with self._lock, _blas_threads(self.training_threads(64)):
+        with self._lock, _blas_threads(self.blas_threads):
             return float(mean_loss(self._net, ids, self.mode, newline, spans))
 
     def bits_per_char(self, text: str) -> float:
