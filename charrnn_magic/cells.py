@@ -10,7 +10,9 @@ Shapes: T steps, B sequences, H hidden units, G gates (RNN 1, GRU 3, LSTM 4).
 ``XW`` is (T, B, G·H); ``Wh`` is (H, G·H); a state is a tuple of (B, H) arrays.
 Backpropagation is truncated at the window: no gradient flows into the initial state.
 Inside the loops ``np.dot`` is used rather than ``np.matmul``: for these small products its
-dispatch costs about a microsecond less per call.
+dispatch costs about a microsecond less per call. The backward loops multiply by a C-contiguous
+copy of ``Wh.T`` rather than the transposed view: OpenBLAS ran (32,1024)@(1024,256) 1.75x faster
+that way here, for a copy made once per window.
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ class RNNCell:
         """dHs (T,B,H): gradient of the loss w.r.t. each output. Returns dXW (T,B,H)."""
         Hs = cache
         T, B, H = dHs.shape
-        WhT = p["Wh"].T
+        WhT = np.ascontiguousarray(p["Wh"].T)     # see the module docstring
         dA = 1.0 - Hs[1:] ** 2                       # (T,B,H) tanh'; becomes dXW in the loop
         dh = np.zeros((B, H), dHs.dtype)             # gradient carried back from step t+1
         for t in range(T - 1, -1, -1):
@@ -119,7 +121,7 @@ class LSTMCell:
     def backward(self, dHs, cache, p, g):
         A, Hs, Cs, TC = cache
         T, B, H = dHs.shape
-        WhT = p["Wh"].T
+        WhT = np.ascontiguousarray(p["Wh"].T)     # see the module docstring
         I, F, O, Gc = A[..., :H], A[..., H : 2 * H], A[..., 2 * H : 3 * H], A[..., 3 * H :]
         # Factors that do not depend on the carried gradient, for all steps at once (T,B,H):
         k_c = O * (1.0 - TC**2)            # dc_t from dh_t
@@ -207,7 +209,7 @@ class GRUCell:
     def backward(self, dHs, cache, p, g):
         A, HW, Hs = cache
         T, B, H = dHs.shape
-        WhT = p["Wh"].T
+        WhT = np.ascontiguousarray(p["Wh"].T)     # see the module docstring
         R, Z, N = A[..., :H], A[..., H : 2 * H], A[..., 2 * H :]
         HN = HW[..., 2 * H :]
         k_n = (1.0 - Z) * (1.0 - N**2)         # d(pre-activation of n) from dh'

@@ -234,10 +234,11 @@ def test_sampling_controls(poem_model):
     many = model.sample(30, count=5, seed=4)
     assert isinstance(many, list) and len(many) == 5 and all(len(s) == 30 for s in many)
     assert len(set(many)) > 1
-    stopped = model.sample(200, temperature=0, seed_char="Q", stop=";")
-    assert stopped == "Quick fox, jump over my wall;"
-    primed = model.sample(9, temperature=0, prime="Quick fox, ")
-    assert primed == "jump over"
+    # The poem is memorised from its first character, so greedy continuations of it are known.
+    stopped = model.sample(200, temperature=0, seed_char="H", stop=";")
+    assert stopped == "Hop, frog, hop! A lily pad waits;"
+    primed = model.sample(9, temperature=0, prime="Hop, frog, ")
+    assert primed == "hop! A li"
     streamed = "".join(model.sample_stream(40, seed=11, seed_char="s"))
     assert streamed == model.sample(40, seed=11, seed_char="s")
     text, probs = model.sample_with_probs(40, seed=3, seed_char="H")

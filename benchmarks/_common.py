@@ -1,0 +1,104 @@
+"""Shared plumbing for the benchmark scripts: where the data lives, the machine line, the tables.
+
+Kept apart so each benchmark file holds one idea (an algorithm, or a comparison) and nothing else.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+# The data sets live beside the repository (../shared/data) and are never copied into it.
+DATA = REPO.parent / "shared" / "data"
+
+# Let `python benchmarks/X.py` import the package and the sibling scripts without an install.
+for _p in (str(REPO), str(Path(__file__).resolve().parent)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+
+def read_data(name: str) -> str:
+    path = DATA / name
+    if not path.exists():
+        sys.exit(f"data file not found: {path} (the benchmarks read ../shared/data/ from the repo root)")
+    return path.read_text(encoding="utf-8")
+
+
+def engine_available() -> tuple[bool, str]:
+    """Whether the engine's Python API can be imported yet, and why not when it cannot."""
+    try:
+        from charrnn_magic import CharRNN  # noqa: F401
+    except Exception as exc:  # ImportError while the engine is being written, or a bug in it
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, ""
+
+
+def machine_line() -> str:
+    """One line describing where the numbers came from; timing means nothing without it."""
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    parts = [f"{cpu}, {os.cpu_count()} cores", f"Python {platform.python_version()}",
+             f"NumPy {np.__version__}"]
+    try:
+        import torch
+
+        parts.append(f"torch {torch.__version__}")
+    except ImportError:
+        parts.append("torch not installed")
+    try:
+        load = os.getloadavg()
+        parts.append(f"load avg {load[0]:.2f} (1 min)")
+    except OSError:
+        pass
+    return "; ".join(parts)
+
+
+def median(xs) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def spread(xs) -> str:
+    """min..max of the rounds: tells at a glance how noisy the machine was."""
+    if not xs:
+        return "-"
+    return f"{fmt_num(min(xs))}..{fmt_num(max(xs))}"
+
+
+def fmt_num(x: float) -> str:
+    """Throughputs span 1e3..1e6: 3 significant figures with a k/M suffix reads best."""
+    if x != x:  # NaN
+        return "-"
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def print_table(headers: list[str], rows: list[list[str]], title: str | None = None) -> None:
+    """A plain-text table (right-aligned numbers, left-aligned first column), also valid Markdown."""
+    widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
+
+    def line(cells):
+        out = []
+        for i, (c, w) in enumerate(zip(cells, widths)):
+            out.append(str(c).ljust(w) if i == 0 else str(c).rjust(w))
+        return "| " + " | ".join(out) + " |"
+
+    if title:
+        print(f"\n{title}")
+    print(line(headers))
+    print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|")
+    for r in rows:
+        print(line(r))

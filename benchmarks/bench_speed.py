@@ -1,0 +1,339 @@
+"""Training throughput and sampling latency: this engine against the classic algorithm and PyTorch.
+
+All compared programs run in ONE process, ALTERNATING: each round gives every contender of a
+comparison one slice of work (about --round-seconds long) in turn, A, B, C, A, B, C, ... so a
+neighbour's burst of load on this shared machine hits every contender alike instead of one.
+Each contender's figure is the median over the rounds; the min..max column shows the noise.
+
+Throughput is measured from outside, around a fixed amount of work calibrated in a warm-up, so it
+includes everything a user waits for (for the engine: the whole `fit(steps=n)` call, its
+per-call set-up included). Every contender is warmed up before the first round.
+
+Comparisons (tinyshakespeare, the classic configuration: vanilla tanh RNN, hidden 100, seq 25,
+Adagrad 0.1, element-wise clip ±5):
+  rnn     engine batch 1 and batch 32 (float32) | classic per-character loop (float64)
+          | torch nn.RNN batch 1 and batch 32 at 1 and 2 threads
+  lstm    engine LSTM 2x256 batch 32 | torch nn.LSTM 2x256 batch 32 at 1 and 2 threads (both Adam 2e-3)
+  sample  engine RNN hidden 128, `sample(length=1000)` | classic one-hot + np.random.choice loop
+
+    python benchmarks/bench_speed.py --quick     # ~1.5 min on a quiet machine: a smoke run, rough figures
+    python benchmarks/bench_speed.py             # ~5 min on a quiet machine: the figures for the README
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import _common  # noqa: F401  (sets sys.path for the package and the sibling scripts)
+from _common import fmt_num, median, print_table, spread
+
+import classic
+import torch_reference as tref
+
+SEQ = 25
+
+
+@dataclass
+class Contender:
+    """One program in a comparison. `run(n)` does n units of work of `chars_per_unit` characters."""
+    name: str
+    run: Callable[[int], None]
+    chars_per_unit: int
+    dtype: str
+    threads: str
+    kind: str = ""                      # "engine" | "classic" | "torch": what the ratios divide by
+    units: int = 1                      # units per round, set by the warm-up
+    rates: list[float] = field(default_factory=list)   # chars/s, one per round
+    meter: dict | None = None          # the engine's own chars/s meter, when it has one
+    call_overhead: float = 0.0          # seconds a call costs beyond its units (estimated in warm-up)
+
+    @property
+    def rate(self) -> float:
+        return median(self.rates)
+
+
+# --------------------------------------------------------------------------------------------
+# Contenders. Each factory returns a Contender ready to run, or a string saying why it can't.
+# --------------------------------------------------------------------------------------------
+
+def engine_trainer(text: str, label: str, cell: str, hidden: int, layers: int, batch: int,
+                   optimizer: str, lr: float, threads: int = 1):
+    """The engine through its public API: one `fit(steps=n)` call per unit of n steps, with
+    `threads` BLAS threads (the engine's default is 1; 2 is faster for big models on an idle
+    machine, so both are measured, as PyTorch is)."""
+    ok, why = _common.engine_available()
+    if not ok:
+        return f"engine not importable yet ({why})"
+    from charrnn_magic import CharRNN
+
+    model = CharRNN(cell=cell, hidden_size=hidden, layers=layers, dtype="float32")
+    model.blas_threads = threads
+    meter = {}
+
+    def on_progress(p):
+        meter["cps"] = p.chars_per_sec  # the engine's own meter, shown next to ours as a cross-check
+
+    def run(steps: int) -> None:
+        model.fit(text, steps=steps, batch_size=batch, seq_length=SEQ, optimizer=optimizer, lr=lr,
+                  clip=5.0, val_fraction=0, callback=on_progress)
+
+    return Contender(label, run, SEQ * batch, "float32", str(threads), kind="engine", meter=meter)
+
+
+def classic_trainer(text: str):
+    model = classic.ClassicRNN(text, hidden_size=100, seq_length=SEQ)
+    # The tutorial never touches BLAS threads, so neither do we: NumPy's default.
+    return Contender("classic per-char loop", lambda n: model.train(steps=n), SEQ, "float64",
+                     "NumPy default", kind="classic")
+
+
+def torch_trainer(text: str, label: str, threads: int, **cfg):
+    if not tref.available():
+        return f"torch not installed ({tref.TORCH_INSTALL})"
+    trainer = tref.TorchTrainer(text, **cfg)
+
+    def run(steps: int) -> None:
+        tref.set_threads(threads)  # set every round: the contenders alternate thread counts
+        trainer.train(steps)
+
+    return Contender(label, run, trainer.chars_per_step, "float32", str(threads), kind="torch")
+
+
+SAMPLE_LEN = 1000
+
+
+def engine_sampler(text: str, hidden: int):
+    ok, why = _common.engine_available()
+    if not ok:
+        return f"engine not importable yet ({why})"
+    from charrnn_magic import CharRNN
+
+    model = CharRNN(cell="rnn", hidden_size=hidden, dtype="float32")
+    # A few steps only: sampling speed does not depend on how well the weights are trained.
+    model.fit(text, steps=20, val_fraction=0, seed=0)
+    out = model.sample(length=SAMPLE_LEN, seed=0)
+    if len(out) != SAMPLE_LEN:
+        return f"engine sample(length={SAMPLE_LEN}) returned {len(out)} characters"
+    return Contender(f"engine RNN h{hidden} sample(length={SAMPLE_LEN})",
+                     lambda n: [model.sample(length=SAMPLE_LEN) for _ in range(n)],
+                     SAMPLE_LEN, "float32", "engine's", kind="engine")
+
+
+def classic_sampler(text: str, hidden: int):
+    model = classic.ClassicRNN(text, hidden_size=hidden)
+    return Contender(f"classic loop h{hidden} (np.random.choice)",
+                     lambda n: [model.sample(SAMPLE_LEN) for _ in range(n)],
+                     SAMPLE_LEN, "float64", "NumPy default", kind="classic")
+
+
+# --------------------------------------------------------------------------------------------
+# The alternating runner
+# --------------------------------------------------------------------------------------------
+
+def timed(c: Contender, units: int) -> float:
+    gc.collect()  # don't let one contender pay for another's garbage
+    start = time.perf_counter()
+    c.run(units)
+    return time.perf_counter() - start
+
+
+def warm_up(c: Contender, seconds: float, round_seconds: float) -> None:
+    """Run until warm, then size one round's work so it takes about `round_seconds`."""
+    timed(c, 1)                           # first call: lazy weights, caches, thread pools
+    units, elapsed = 1, timed(c, 1)
+    one = elapsed
+    while elapsed < seconds / 2 and units < 1_000_000:   # grow the probe until it is measurable
+        units *= 2
+        elapsed = timed(c, units)
+    c.units = max(1, round(units * round_seconds / max(elapsed, 1e-9)))
+    # What a call costs beyond its units (for the engine: fit()'s set-up). It stays inside the
+    # measured figures; shown so a reader can see how much of a round it takes.
+    c.call_overhead = max(0.0, one - elapsed / units)
+
+
+def run_alternating(contenders: list[Contender], rounds: int, warmup: float, round_seconds: float,
+                    title: str) -> None:
+    print(f"\n== {title}: warming up {len(contenders)} contenders", flush=True)
+    for c in contenders:
+        warm_up(c, warmup, round_seconds)
+        print(f"   {c.name}: {c.units} units of {c.chars_per_unit} chars per round; per-call overhead "
+              f"~{c.call_overhead * 1e3:.0f} ms", flush=True)
+    for r in range(rounds):
+        for c in contenders:            # A, B, C, A, B, C, ...
+            c.rates.append(c.units * c.chars_per_unit / timed(c, c.units))
+        print(f"   round {r + 1}/{rounds}: " + ", ".join(f"{c.name} {fmt_num(c.rates[-1])}"
+                                                       for c in contenders), flush=True)
+
+
+def build(factories, skipped: list[str]) -> list[Contender]:
+    """Instantiate contenders; a factory that returns a string is a skipped row, reported later."""
+    out = []
+    for name, make in factories:
+        c = make()
+        if isinstance(c, str):
+            skipped.append(f"{name}: skipped, {c}")
+            print(f"   {name}: skipped, {c}", flush=True)
+        else:
+            out.append(c)
+    return out
+
+
+def best_torch(cs: list[Contender], prefix: str, kind: str = "torch") -> Contender | None:
+    """The better of a program's thread counts, as the issue's targets compare against."""
+    ts = [c for c in cs if c.kind == kind and c.name.startswith(prefix)]
+    return max(ts, key=lambda c: c.rate) if ts else None
+
+
+def ratio_value(a: Contender | None, b: Contender | None) -> float | None:
+    if a is None or b is None or not b.rate:
+        return None
+    return a.rate / b.rate
+
+
+def ratio(a: Contender | None, b: Contender | None) -> str:
+    r = ratio_value(a, b)
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def target_row(check: str, value: float | None, unit: str, wanted: str, met: Callable[[float], bool]):
+    if value is None:
+        return [check, "-", wanted, "-"]
+    shown = f"{value:.2f}{unit}"
+    return [check, shown, wanted, "yes" if met(value) else "NO"]
+
+
+def training_table(cs: list[Contender], title: str, classic_c, torch_for) -> None:
+    rows = []
+    for c in cs:
+        extra = []
+        if c.meter:
+            extra.append(f"engine's meter {fmt_num(c.meter.get('cps', float('nan')))}")
+        if c.kind == "engine":
+            extra.append(f"fit() overhead ~{c.call_overhead * 1e3:.0f} ms/call, included")
+        extra = "; ".join(extra)
+        rows.append([c.name, c.dtype, c.threads, fmt_num(c.rate), spread(c.rates),
+                     ratio(c, classic_c) if c is not classic_c else "1.00x",
+                     ratio(c, torch_for(c)), extra])
+    print_table(["program", "dtype", "threads", "chars/s (median)", "min..max", "vs classic",
+                 "vs torch best", "note"], rows, title=title)
+
+
+# --------------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--quick", action="store_true", help="3 short rounds: a smoke run, rough figures")
+    ap.add_argument("--rounds", type=int, help="rounds per comparison (default 7; 3 with --quick)")
+    ap.add_argument("--round-seconds", type=float,
+                    help="work per contender per round (default 3 s; 1 s with --quick)")
+    ap.add_argument("--only", action="append", choices=["rnn", "lstm", "sample"],
+                    help="run only this comparison (repeatable)")
+    ap.add_argument("--no-torch", action="store_true", help="leave out the PyTorch rows")
+    ap.add_argument("--torch-threads", default="1,2", help="torch thread counts to try (default 1,2)")
+    ap.add_argument("--json", metavar="PATH", help="also write every round's figures to PATH")
+    args = ap.parse_args()
+
+    rounds = args.rounds or (3 if args.quick else 7)
+    round_s = args.round_seconds or (1.0 if args.quick else 3.0)
+    warmup = 0.5 if args.quick else 2.0
+    only = set(args.only or ["rnn", "lstm", "sample"])
+    threads = [int(t) for t in args.torch_threads.split(",")] if not args.no_torch else []
+
+    text = _common.read_data("tinyshakespeare.txt")
+    print(_common.machine_line())
+    print(f"{rounds} rounds, ~{round_s:g} s per contender per round, alternating")
+    skipped: list[str] = []
+    results: dict[str, list[Contender]] = {}
+    targets = []  # table rows: check, measured, wanted, met
+
+    if "rnn" in only:
+        rnn = dict(tref.RNN_CLASSIC)
+        factories = [
+            ("engine RNN batch 1", lambda: engine_trainer(text, "engine RNN batch 1", "rnn", 100, 1, 1, "adagrad", 0.1)),
+            ("engine RNN batch 32 (1 thr)", lambda: engine_trainer(text, "engine RNN batch 32 (1 thr)", "rnn", 100, 1, 32, "adagrad", 0.1, 1)),
+            ("engine RNN batch 32 (2 thr)", lambda: engine_trainer(text, "engine RNN batch 32 (2 thr)", "rnn", 100, 1, 32, "adagrad", 0.1, 2)),
+            ("classic", lambda: classic_trainer(text)),
+        ]
+        for b in (1, 32):
+            for t in threads:
+                name = f"torch nn.RNN batch {b}"
+                label = f"{name} ({t} thr)"
+                factories.append((label, lambda b=b, t=t, label=label: torch_trainer(
+                    text, label, t, **dict(rnn, batch_size=b))))
+        cs = build(factories, skipped)
+        run_alternating(cs, rounds, warmup, round_s, "RNN h100 seq 25 Adagrad 0.1 clip 5")
+        results["rnn"] = cs
+        cl = next((c for c in cs if c.kind == "classic"), None)
+
+        def torch_for(c):
+            return best_torch(cs, "torch nn.RNN batch 32" if "32" in c.name else "torch nn.RNN batch 1")
+
+        training_table(cs, "Training throughput, vanilla RNN, hidden 100, seq 25 (chars/s)", cl, torch_for)
+        e32 = best_torch(cs, "engine RNN batch 32", kind="engine")
+        if e32:
+            targets.append(target_row("RNN batch 32 vs classic", ratio_value(e32, cl), "x", ">= 15x",
+                                      lambda v: v >= 15))
+            targets.append(target_row("RNN batch 32 vs torch (better of threads, each)",
+                                      ratio_value(e32, torch_for(e32)), "x", ">= 2x", lambda v: v >= 2))
+
+    if "lstm" in only:
+        lstm = dict(tref.LSTM_2x256)
+        factories = [(f"engine LSTM 2x256 batch 32 ({t} thr)", lambda t=t: engine_trainer(
+            text, f"engine LSTM 2x256 batch 32 ({t} thr)", "lstm", 256, 2, 32, lstm["optimizer"],
+            lstm["lr"], t)) for t in (1, 2)]
+        for t in threads:
+            label = f"torch nn.LSTM 2x256 batch 32 ({t} thr)"
+            factories.append((label, lambda t=t, label=label: torch_trainer(text, label, t, **lstm)))
+        cs = build(factories, skipped)
+        run_alternating(cs, rounds, warmup, round_s, "LSTM 2x256 seq 25 batch 32 Adam 2e-3 clip 5")
+        results["lstm"] = cs
+        training_table(cs, "Training throughput, LSTM 2 layers x 256, batch 32 (chars/s)", None,
+                       lambda c: best_torch(cs, "torch nn.LSTM"))
+        e = best_torch(cs, "engine LSTM", kind="engine")
+        if e:
+            targets.append(target_row("LSTM 2x256 batch 32 vs torch (better of threads, each)",
+                                      ratio_value(e, best_torch(cs, "torch nn.LSTM")), "x", ">= 1.0x",
+                                      lambda v: v >= 1.0))
+
+    if "sample" in only:
+        cs = build([("engine sampling", lambda: engine_sampler(text, 128)),
+                    ("classic sampling", lambda: classic_sampler(text, 128))], skipped)
+        run_alternating(cs, rounds, warmup, round_s, "sampling, hidden 128, 1000 characters per call")
+        results["sample"] = cs
+        cl = next((c for c in cs if c.kind == "classic"), None)
+        rows = [[c.name, c.dtype, fmt_num(c.rate), spread(c.rates), f"{1e6 / c.rate:.2f}",
+                 ratio(c, cl) if c is not cl else "1.00x"] for c in cs]
+        print_table(["program", "dtype", "chars/s (median)", "min..max", "ms per 1000 chars", "vs classic"],
+                    rows, title="Sampling, hidden 128 (one sample of 1000 characters per call)")
+        e = next((c for c in cs if c.kind == "engine"), None)
+        if e:
+            targets.append(target_row("sampling vs classic loop", ratio_value(e, cl), "x", ">= 2x",
+                                      lambda v: v >= 2))
+            targets.append(target_row("sampling: ms per 1000 chars", 1e6 / e.rate, " ms", "<= 10 ms",
+                                      lambda v: v <= 10))
+
+    if targets:
+        print_table(["target (issue 6)", "measured", "wanted", "met"], targets,
+                    title="Targets, measured in this run")
+    if skipped:
+        print("\nSkipped rows:")
+        for s in skipped:
+            print(f"  - {s}")
+    if args.json:
+        out = {"machine": _common.machine_line(), "rounds": rounds, "round_seconds": round_s,
+               "results": {k: [{"name": c.name, "dtype": c.dtype, "threads": c.threads,
+                                "chars_per_unit": c.chars_per_unit, "units": c.units,
+                                "chars_per_sec_rounds": c.rates} for c in v] for k, v in results.items()},
+               "skipped": skipped}
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=1)
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
