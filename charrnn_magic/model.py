@@ -9,6 +9,8 @@ Shapes: T steps, B sequences, V vocabulary size, H hidden units, G = gates·H.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .cells import CELLS
@@ -41,6 +43,15 @@ class Network:
         self.grads = self.views(self.grad)
         self._layer_params = [self._per_layer(self.params, l) for l in range(layers)]
         self._layer_grads = [self._per_layer(self.grads, l) for l in range(layers)]
+
+    def replica(self) -> "Network":
+        """A network sharing this one's weights (the same flat array) with a gradient buffer of
+        its own, to compute the gradient of part of a batch in another thread."""
+        twin = copy.copy(self)
+        twin.grad = np.zeros_like(self.grad)
+        twin.grads = twin.views(twin.grad)
+        twin._layer_grads = [twin._per_layer(twin.grads, l) for l in range(len(self.cells))]
+        return twin
 
     def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         """Named views into a flat array of this network's layout."""

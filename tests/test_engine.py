@@ -348,3 +348,51 @@ def test_cosine_schedule_lowers_the_learning_rate_over_the_run():
     assert model._optimizer.lr == 0.01                  # the base rate is kept for the next fit
     with pytest.raises(ValueError, match="needs a known length"):
         CharRNN(hidden_size=8).fit(POEM, target_loss=1.0, lr_schedule="cosine")
+
+
+@pytest.mark.parametrize("cell,masked", [("lstm", False), ("gru", True)])
+def test_two_halves_in_parallel_give_the_whole_batch_gradient(cell, masked):
+    from charrnn_magic.model import Network
+    from charrnn_magic.train import HalvesInParallel
+
+    net = Network(cell, 9, 12, layers=2, dtype="float64")
+    net.init_weights(np.random.default_rng(0))
+    data = np.random.default_rng(1)
+    X, Y = data.integers(0, 9, (7, 5)), data.integers(0, 9, (7, 5))
+    mask = (np.arange(7)[:, None] < np.array([7, 3, 5, 7, 1])[None, :]).astype(float) if masked else None
+    state = [tuple(data.standard_normal((5, 12)) for _ in range(c.state_size)) for c in net.cells]
+    whole_loss, whole_state = net.loss(X, Y, mask, state)
+    whole_grad = net.grad.copy()
+    parallel = HalvesInParallel(net)
+    try:
+        loss, new_state = parallel.loss(X, Y, mask, state)
+    finally:
+        parallel.close()
+    assert loss == pytest.approx(whole_loss, rel=1e-12)
+    np.testing.assert_allclose(net.grad, whole_grad, rtol=1e-10, atol=1e-13)
+    for a, b in zip(new_state, whole_state):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_parallel_training_is_reproducible_and_resumes_exactly(tmp_path):
+    text = "\n".join(["abba", "cabbage", "bad", "dacca", "acab", "beaded", "ebb"] * 6)
+
+    def model():
+        m = CharRNN(cell="lstm", hidden_size=12, layers=2, dropout=0.1)
+        m.workers = 2
+        return m
+
+    straight = model()
+    straight.fit(text, steps=20, batch_size=6, seq_length=6, seed=3)
+    again = model()
+    again.fit(text, steps=10, batch_size=6, seq_length=6, seed=3)
+    resumed = CharRNN.load(again.save(tmp_path / "half.safetensors"))
+    resumed.workers = 2
+    resumed.fit(text, steps=10)
+    assert np.array_equal(resumed._net.flat, straight._net.flat)
+    assert threading_names() == set()          # the worker thread is gone after fit
+
+
+def threading_names():
+    import threading
+    return {t.name for t in threading.enumerate() if t.name.startswith("charrnn-half-batch")}
