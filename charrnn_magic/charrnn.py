@@ -84,10 +84,14 @@ class CharRNN:
         _check_int("layers", layers, 1)
         if not (isinstance(dropout, (int, float)) and 0 <= dropout < 1):
             raise ValueError(f"dropout={dropout!r} is out of range: use a number from 0 up to (not including) 1")
-        if str(np.dtype(dtype) if dtype in DTYPES else dtype) not in DTYPES:
+        try:
+            dtype_name = np.dtype(dtype).name
+        except TypeError:
+            dtype_name = None
+        if dtype_name not in DTYPES:
             raise ValueError(f"dtype={dtype!r} is not supported: use 'float32' or 'float64'")
         self.cell, self.hidden_size, self.layers = cell, int(hidden_size), int(layers)
-        self.dropout, self.dtype = float(dropout), str(np.dtype(dtype))
+        self.dropout, self.dtype = float(dropout), dtype_name
         self.vocab: Vocab | None = None
         self.step = 0
         self.history = History()
@@ -106,8 +110,7 @@ class CharRNN:
         if name not in PRESETS:
             raise ValueError(f"no preset named {name!r}: use one of {', '.join(PRESETS)}")
         preset = {**PRESETS[name], **overrides}
-        model = cls(**{k: preset.pop(k) for k in _ARCH_KEYS if k in preset},
-                    **({"dtype": preset.pop("dtype")} if "dtype" in preset else {}))
+        model = cls(**{k: preset.pop(k) for k in (*_ARCH_KEYS, "dtype") if k in preset})
         model._fit_defaults = preset
         return model
 
@@ -410,8 +413,7 @@ class CharRNN:
             raise ValueError("the model is not trained yet: call fit(text) first")
         if self._settings.get("lower"):
             text = text.lower()
-        self._check_known(text, "the text")
-        ids = self.vocab.encode(text)
+        ids = self.vocab.encode(text)                  # names any character it does not know
         newline = self.vocab.chars.index("\n") if "\n" in self.vocab else None
         spans = None
         if self.mode == "lines":
