@@ -35,7 +35,7 @@ def main(argv=None) -> int:
                    f"({len(text):,} characters)")
     rule = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
     try:
-        history = model.fit(text, seed=args.seed, callback=reporter, **rule)
+        history = model.fit(text, seed=args.seed, callback=reporter, keep_best=True, **rule)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -211,7 +211,8 @@ class BackgroundTraining:
         if p.val_loss is not None:
             parts.append(f"val {p.val_loss:.3f}")
         parts.append(f"{p.chars_per_sec:,.0f} chars/s")
-        left = f" (≈{_clock(p.eta)} left)" if p.eta is not None else ""
+        running = self.running and not self.stop_event.is_set()
+        left = f" (≈{_clock(p.eta)} left)" if p.eta is not None and running else ""
         parts.append(_clock(p.elapsed) + left)
         if self.stop_event.is_set():
             parts.append("stopping…")

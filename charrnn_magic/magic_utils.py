@@ -93,13 +93,14 @@ def unescape(text: str) -> str:
 
 
 def split_line(line: str, magic_name: str = "charrnn") -> list[str]:
-    """Split a magic's line like a shell: quotes group words and are removed.
+    """Split a magic's line like a shell: quotes group words and are removed, and a ``#`` that
+    starts a word outside quotes begins a comment (quote it, ``"#"``, to mean the character).
 
     IPython's own splitter keeps the quotes, so ``--prime "to be"`` would prime with the
     quotes. Backslashes are left alone (no shell escapes), so Windows paths work and ``\\n``
     reaches :func:`unescape`.
     """
-    lexer = shlex.shlex(line, posix=True)
+    lexer = shlex.shlex(_without_comment(line), posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
     lexer.escape = ""
@@ -107,6 +108,18 @@ def split_line(line: str, magic_name: str = "charrnn") -> list[str]:
         return list(lexer)
     except ValueError:
         raise UsageError(f"%{magic_name}: a quote is not closed in: {line.strip()}") from None
+
+
+def _without_comment(line: str) -> str:
+    quote = None
+    for i, c in enumerate(line):
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
 
 
 def is_model(obj) -> bool:

@@ -444,7 +444,7 @@ class CharRNNMagics(Magics):
         Generate text from a trained model: print it and return it.
 
         Returns a ``str``; with --count N > 1, a list of N strs (printed one after another,
-        each under a ``--- sample i ---`` line). The primed text is not repeated in the result;
+        each under a ``--- sample i ---`` line; one per line for a lines-mode model). The primed text is not repeated in the result;
         a seed character is (it is the sample's first character). The returned value is not
         echoed again as ``Out[n]``.
 
@@ -494,7 +494,9 @@ class CharRNNMagics(Magics):
                 print(value)
         else:
             value = SampleList(Sample(s) for s in result)
-            if not args.quiet:
+            if not args.quiet and model.mode == "lines":
+                print("\n".join(value))                   # one name (line) each
+            elif not args.quiet:
                 for i, s in enumerate(value, 1):
                     print(f"--- sample {i} ---")
                     print(s)

@@ -621,3 +621,18 @@ def close_widgets(widget):
         if part is not None:
             part.close()
     widget.close()
+
+
+def test_a_comment_after_the_options_is_ignored(ip, capsys):
+    train(ip, "--quiet")
+    text = ip.run_line_magic("charrnn_sample", "-n 30 --random-seed 2   # a note to self")
+    assert len(text) == 30
+    # A quoted "#" is the character, not a comment: it reaches the vocabulary check.
+    assert "'#'" in usage_error(ip.run_line_magic, "charrnn_sample", '-n 5 --prime "the #"')
+
+
+def test_lines_mode_samples_print_one_per_line(ip, capsys):
+    ip.run_cell_magic("charrnn_train", f"names {SMALL} --steps 20 --mode lines --quiet", NAMES)
+    capsys.readouterr()
+    names = ip.run_line_magic("charrnn_sample", "names --count 4 --random-seed 1")
+    assert capsys.readouterr().out.splitlines() == list(names)
