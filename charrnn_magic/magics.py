@@ -196,7 +196,7 @@ class CharRNNMagics(Magics):
             %charrnn_train --corpus pydoc --background --minutes 30
             %charrnn_train --corpus pydoc --preset large --minutes 10 --lr-schedule cosine --keep-best
 
-        Settings not given come from the preset (default: ``default``, an LSTM 2x128 trained
+        Settings not given come from the preset (default: ``default``, a GRU 2x128 trained
         with Adam), unless changed with %config, e.g. ``%config CharRNNMagics.hidden_size = 256``
         (``%config CharRNNMagics`` lists them all). With --resume the model keeps its
         architecture and the settings of its last training; options change them.

@@ -184,7 +184,7 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
                 if not math.isfinite(float(net.grad.sum())):
                     raise _diverged(model, "the gradients became infinite or NaN")
                 clip_(net.grad, clip, clip_mode)
-                if lr_schedule == "cosine":
+                if lr_schedule == "cosine" and (run_steps or budget):
                     opt.lr = base_lr * cosine_factor(_done_fraction(run_step, run_steps, elapsed, budget))
                 with model._lock:
                     opt.step(net.flat, net.grad)

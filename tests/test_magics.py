@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
-from charrnn_magic import CharRNN
+from charrnn_magic import PRESETS, CharRNN
 from charrnn_magic import progress as progress_module
 from charrnn_magic.corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 
@@ -29,6 +29,7 @@ sphinx of black quartz, judge my vow.
 NAMES = "anna\nbob\ncarla\ndavid\nemma\nfrank\ngrace\nhenry\nirene\njack\nkate\nliam\n" * 3
 
 SMALL = "--hidden 16 --layers 1 --seed 1"
+CELL = PRESETS["default"]["cell"]          # what a model gets from the default preset
 
 
 def train(ip, line="", text=TEXT):
@@ -48,9 +49,9 @@ def test_cell_training_binds_model_and_prints_summary(ip, capsys):
     assert train(ip) is None
     model = ip.user_ns["charrnn"]
     assert isinstance(model, CharRNN)
-    assert (model.cell, model.hidden_size, model.layers, model.step) == ("lstm", 16, 1, 20)
+    assert (model.cell, model.hidden_size, model.layers, model.step) == (CELL, 16, 1, 20)
     out = capsys.readouterr().out
-    assert f"training charrnn: lstm 1x16, {len(TEXT)} characters from the cell" in out
+    assert f"training charrnn: {CELL} 1x16, {len(TEXT)} characters from the cell" in out
     assert re.search(r"charrnn: 20 steps in [\d.]+ s \([\d,]+ chars/s\): loss \d\.\d{3}, "
                      r"val \d\.\d{3}", out)
 
@@ -101,7 +102,7 @@ def test_short_text_shrinks_preset_batch_with_a_note(ip, capsys):
     # The default preset (LSTM 2x128, 32 streams of 50) cannot fill a four-line poem.
     ip.run_cell_magic("charrnn_train", "--steps 2", TEXT[:170])
     model = ip.user_ns["charrnn"]
-    assert (model.cell, model.layers, model.hidden_size) == ("lstm", 2, 128)
+    assert (model.cell, model.layers, model.hidden_size) == (CELL, PRESETS["default"]["layers"], PRESETS["default"]["hidden_size"])
     assert model.config()["batch_size"] == 3
     assert "(the text is short: batch size 3 instead of 32)" in capsys.readouterr().out
 
@@ -444,11 +445,11 @@ def test_save_load_round_trip(ip, tmp_path, capsys):
     model = ip.user_ns["charrnn"]
     path = tmp_path / "m.safetensors"
     ip.run_line_magic("charrnn_save", str(path))
-    assert f"saved charrnn (CharRNN(lstm, 16, vocab 31, 20 steps" in capsys.readouterr().out
+    assert f"saved charrnn (CharRNN({CELL}, 16, vocab 31, 20 steps" in capsys.readouterr().out
     ip.run_line_magic("charrnn_load", f"{path} copy")
     copy = ip.user_ns["copy"]
     assert copy is not model and copy.step == 20
-    assert f"loaded copy = CharRNN(lstm, 16, vocab 31, 20 steps" in capsys.readouterr().out
+    assert f"loaded copy = CharRNN({CELL}, 16, vocab 31, 20 steps" in capsys.readouterr().out
     a = ip.run_line_magic("charrnn_sample", "charrnn -n 60 --random-seed 3 -q")
     b = ip.run_line_magic("charrnn_sample", "-n 60 --random-seed 3 -q")    # current: copy
     assert a == b
@@ -503,11 +504,11 @@ def test_list_and_info(ip, capsys):
     ip.run_line_magic("charrnn_list", "")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["name", "cell", "size", "vocab", "steps", "loss", "val"]
-    assert lines[1].split()[:5] == ["small", "lstm", "1x16", "31", "20"]
+    assert lines[1].split()[:5] == ["small", CELL, "1x16", "31", "20"]
     assert lines[2].split()[:6] == ["*", "big", "gru", "2x20", "31", "3"]
     ip.run_line_magic("charrnn_info", "small")
     out = capsys.readouterr().out
-    assert out.startswith("small = CharRNN(lstm, 16, vocab 31, 20 steps, loss ")
+    assert out.startswith(f"small = CharRNN({CELL}, 16, vocab 31, 20 steps, loss ")
     assert "parameters" in out and "hidden_size    16" in out and "optimizer      adam" in out
     assert usage_error(ip.run_line_magic, "charrnn_list", "extra").startswith(
         "%charrnn_list: unexpected argument 'extra'")
