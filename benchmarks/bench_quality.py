@@ -58,7 +58,7 @@ class Reporter:
 
 
 def run_task(name: str, train_text: str, heldout_text: str, preset_name: str, minutes: float,
-             mode: str, seed: int) -> list[str]:
+             mode: str, seed: int, val_fraction: float = 0.1) -> list[str]:
     from charrnn_magic import CharRNN
 
     preset = CharRNN.PRESETS[preset_name]
@@ -73,14 +73,17 @@ def run_task(name: str, train_text: str, heldout_text: str, preset_name: str, mi
     model = CharRNN(**arch)
     rep = Reporter(every=max(5.0, minutes * 60 / 10))
     start = time.perf_counter()
-    hist = model.fit(train_text, minutes=minutes, mode=mode, val_fraction=0.1, keep_best=True,
+    # With val_fraction 0 the model trains on everything before the held-out part and ends with
+    # its last weights (there is nothing to choose the best ones by).
+    hist = model.fit(train_text, minutes=minutes, mode=mode, val_fraction=val_fraction,
+                     keep_best=val_fraction > 0,
                      seed=seed, callback=rep, **train)
     train_s = time.perf_counter() - start
     start = time.perf_counter()
     heldout = model.evaluate(heldout_text)
     eval_s = time.perf_counter() - start
 
-    best_val = min(hist.val_loss) if hist.val_loss else float("nan")
+    best_val = min(hist.val_loss) if hist.val_loss else float("nan")        # nan: no validation
     cps = rep.last.chars_per_sec if rep.last else float("nan")
     sample = model.sample(length=120 if mode == "stream" else 40, temperature=0.8, seed=seed,
                           **({"count": 5} if mode == "lines" else {}))
@@ -103,6 +106,9 @@ def main() -> None:
     ap.add_argument("--only", action="append", choices=["tinyshakespeare", "names"],
                     help="run only this task (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--val-fraction", type=float, default=0.1,
+                    help="tinyshakespeare: share of the training 90%% used to pick the best weights "
+                         "(default 0.1); 0 trains on all of it, as a plain 90/10 split does")
     args = ap.parse_args()
 
     print(_common.machine_line())
@@ -121,7 +127,7 @@ def main() -> None:
         text = _common.read_data("tinyshakespeare.txt")
         cut = int(len(text) * 0.9)
         rows.append(run_task("tinyshakespeare", text[:cut], text[cut:], args.preset, args.minutes,
-                             "stream", args.seed))
+                             "stream", args.seed, args.val_fraction))
 
     if "names" in only:
         names = _common.read_data("names.txt").splitlines()

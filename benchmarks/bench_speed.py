@@ -72,6 +72,8 @@ def engine_trainer(text: str, label: str, cell: str, hidden: int, layers: int, b
 
     model = CharRNN(cell=cell, hidden_size=hidden, layers=layers, dtype="float32")
     model.blas_threads = threads
+    if threads > 1:
+        model.workers = 1          # BLAS threads or batch-sharing workers, not both on 2 cores
     meter = {}
 
     def on_progress(p):
@@ -81,7 +83,9 @@ def engine_trainer(text: str, label: str, cell: str, hidden: int, layers: int, b
         model.fit(text, steps=steps, batch_size=batch, seq_length=SEQ, optimizer=optimizer, lr=lr,
                   clip=5.0, val_fraction=0, callback=on_progress)
 
-    return Contender(label, run, SEQ * batch, "float32", str(threads), kind="engine", meter=meter)
+    workers = model.workers if model.workers else "auto"
+    return Contender(label, run, SEQ * batch, "float32", f"blas {threads}, workers {workers}",
+                     kind="engine", meter=meter)
 
 
 def classic_trainer(text: str):
@@ -255,8 +259,8 @@ def main() -> None:
         rnn = dict(tref.RNN_CLASSIC)
         factories = [
             ("engine RNN batch 1", lambda: engine_trainer(text, "engine RNN batch 1", "rnn", 100, 1, 1, "adagrad", 0.1)),
-            ("engine RNN batch 32 (1 thr)", lambda: engine_trainer(text, "engine RNN batch 32 (1 thr)", "rnn", 100, 1, 32, "adagrad", 0.1, 1)),
-            ("engine RNN batch 32 (2 thr)", lambda: engine_trainer(text, "engine RNN batch 32 (2 thr)", "rnn", 100, 1, 32, "adagrad", 0.1, 2)),
+            ("engine RNN batch 32", lambda: engine_trainer(text, "engine RNN batch 32", "rnn", 100, 1, 32, "adagrad", 0.1, 1)),
+            ("engine RNN batch 32 (2 BLAS thr)", lambda: engine_trainer(text, "engine RNN batch 32 (2 BLAS thr)", "rnn", 100, 1, 32, "adagrad", 0.1, 2)),
             ("classic", lambda: classic_trainer(text)),
         ]
         for b in (1, 32):
@@ -283,9 +287,9 @@ def main() -> None:
 
     if "lstm" in only:
         lstm = dict(tref.LSTM_2x256)
-        factories = [(f"engine LSTM 2x256 batch 32 ({t} thr)", lambda t=t: engine_trainer(
-            text, f"engine LSTM 2x256 batch 32 ({t} thr)", "lstm", 256, 2, 32, lstm["optimizer"],
-            lstm["lr"], t)) for t in (1, 2)]
+        labels = {1: "engine LSTM 2x256 batch 32", 2: "engine LSTM 2x256 batch 32 (2 BLAS thr)"}
+        factories = [(labels[t], lambda t=t: engine_trainer(
+            text, labels[t], "lstm", 256, 2, 32, lstm["optimizer"], lstm["lr"], t)) for t in (1, 2)]
         for t in threads:
             label = f"torch nn.LSTM 2x256 batch 32 ({t} thr)"
             factories.append((label, lambda t=t, label=label: torch_trainer(text, label, t, **lstm)))

@@ -214,11 +214,15 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
         history.interrupted = True
     finally:
         history.stop_reason = reason or "error"
+        opt.lr = base_lr                      # a schedule changes the rate only within a run
         if parallel:
             parallel.close()
 
     if run_step and (not history.val_step or history.val_step[-1] != model.step):
-        validate()
+        try:
+            validate()
+        except KeyboardInterrupt:             # a second Ctrl-C: skip the last validation only
+            pass
     if keep_best and best_weights is not None and best_val < (history.last_val_loss or math.inf):
         with model._lock:
             net.flat[:] = best_weights
@@ -226,7 +230,6 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
         history.val_loss.append(best_val)
     if stop_event is not None and reason == "stopped":
         history.interrupted = True
-    opt.lr = base_lr
     return history
 
 
