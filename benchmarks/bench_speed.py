@@ -127,6 +127,24 @@ def engine_sampler(text: str, hidden: int):
                      SAMPLE_LEN, "float32", "engine's", kind="engine")
 
 
+def panel_sampler(text: str, hidden: int, heatmap: bool = False):
+    """The live panel's regeneration (ipywidgets, no browser): what a slider move costs."""
+    ok, why = _common.engine_available()
+    if not ok:
+        return f"engine not importable yet ({why})"
+    from charrnn_magic import CharRNN
+    from charrnn_magic.panel import sampler_panel
+
+    model = CharRNN(cell="rnn", hidden_size=hidden, dtype="float32")
+    model.fit(text, steps=20, val_fraction=0, seed=0)
+    panel = sampler_panel(model, length=SAMPLE_LEN, threaded=False)
+    panel.heatmap.value = heatmap
+    what = "panel regenerate, heat-map" if heatmap else "panel regenerate"
+    return Contender(f"engine RNN h{hidden} {what} ({SAMPLE_LEN})",
+                     lambda n: [panel.regenerate() for _ in range(n)],
+                     SAMPLE_LEN, "float32", "engine's", kind="panel")
+
+
 def classic_sampler(text: str, hidden: int):
     model = classic.ClassicRNN(text, hidden_size=hidden)
     return Contender(f"classic loop h{hidden} (np.random.choice)",
@@ -306,6 +324,8 @@ def main() -> None:
 
     if "sample" in only:
         cs = build([("engine sampling", lambda: engine_sampler(text, 128)),
+                    ("panel", lambda: panel_sampler(text, 128)),
+                    ("panel heat-map", lambda: panel_sampler(text, 128, heatmap=True)),
                     ("classic sampling", lambda: classic_sampler(text, 128))], skipped)
         run_alternating(cs, rounds, warmup, round_s, "sampling, hidden 128, 1000 characters per call")
         results["sample"] = cs
@@ -320,6 +340,10 @@ def main() -> None:
                                       lambda v: v >= 2))
             targets.append(target_row("sampling: ms per 1000 chars", 1e6 / e.rate, " ms", "<= 10 ms",
                                       lambda v: v <= 10))
+        p = next((c for c in cs if c.kind == "panel"), None)
+        if p:
+            targets.append(target_row("panel regenerate: ms per 1000 chars (issue 4)", 1e6 / p.rate,
+                                      " ms", "~30 ms", lambda v: v <= 30))
 
     if targets:
         print_table(["target (issue 6)", "measured", "wanted", "met"], targets,
