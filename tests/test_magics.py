@@ -383,16 +383,21 @@ def test_diverging_training_is_a_usage_error_and_keeps_the_old_model(ip):
 
 
 # ---- interrupt ---------------------------------------------------------------------------------
-def test_keyboard_interrupt_from_the_progress_callback(ip, capsys, monkeypatch):
-    """A KeyboardInterrupt raised inside the progress callback, as Ctrl-C would be."""
+def interrupt_at_step(monkeypatch, step: int) -> None:
+    """Make the progress reporter raise KeyboardInterrupt after ``step``, as Ctrl-C would."""
     original = progress_module.Reporter.__call__
 
-    def interrupt_at_step_7(self, progress):
+    def interrupting(self, progress):
         original(self, progress)
-        if progress.run_step == 7:
+        if progress.run_step == step:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(progress_module.Reporter, "__call__", interrupt_at_step_7)
+    monkeypatch.setattr(progress_module.Reporter, "__call__", interrupting)
+
+
+def test_keyboard_interrupt_from_the_progress_callback(ip, capsys, monkeypatch):
+    """A KeyboardInterrupt raised inside the progress callback, as Ctrl-C would be."""
+    interrupt_at_step(monkeypatch, 7)
     ip.run_cell_magic("charrnn_train", f"{SMALL} --steps 50", TEXT)
     model = ip.user_ns["charrnn"]
     assert model.step == 7 and model.history.interrupted
@@ -408,14 +413,7 @@ def test_keyboard_interrupt_from_the_progress_callback(ip, capsys, monkeypatch):
 
 
 def test_interrupt_message_tells_how_to_continue_a_line_training(ip, capsys, monkeypatch):
-    original = progress_module.Reporter.__call__
-
-    def interrupt_at_step_2(self, progress):
-        original(self, progress)
-        if progress.run_step == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(progress_module.Reporter, "__call__", interrupt_at_step_2)
+    interrupt_at_step(monkeypatch, 2)
     ip.run_line_magic("charrnn_train", f"verse {SMALL} --steps 9 --corpus verse")
     assert ip.user_ns["verse"].step == 2
     assert ("to continue: %charrnn_train verse --resume --corpus verse"
