@@ -320,6 +320,7 @@ class CharRNN:
                       top_k=None, top_p=None, stop=..., seed=None):
         """Like ``sample``, but a generator that yields each character as it is produced."""
         plan = self._sample_plan(length, temperature, prime, seed_char, top_k, top_p, stop, 1, seed)
+        seed_char = plan.pop("seed_char")
         chars = self.vocab.chars
         if seed_char is not None:
             yield seed_char
@@ -332,6 +333,7 @@ class CharRNN:
 
     def _sample(self, length, temperature, prime, seed_char, top_k, top_p, stop, count, seed, with_probs):
         plan = self._sample_plan(length, temperature, prime, seed_char, top_k, top_p, stop, count, seed)
+        seed_char = plan.pop("seed_char")                  # lower-cased for a `lower` model
         plan["with_probs"] = with_probs
         with _blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
             steps = list(generate(**plan))
@@ -398,7 +400,7 @@ class CharRNN:
             length -= 1
         with self._lock:
             flat = self._net.flat.copy()
-        return dict(net=self._net, flat=flat, start_ids=context, length=max(0, length),
+        return dict(seed_char=seed_char, net=self._net, flat=flat, start_ids=context, length=max(0, length),
                     temperature=float(temperature), top_k=top_k, top_p=top_p,
                     stop_id=None if stop is None else vocab.chars.index(stop), count=count,
                     rng=np.random.default_rng(seed))

@@ -398,3 +398,13 @@ def test_parallel_training_is_reproducible_and_resumes_exactly(tmp_path):
 def threading_names():
     import threading
     return {t.name for t in threading.enumerate() if t.name.startswith("charrnn-half-batch")}
+
+
+def test_a_lower_cased_model_lower_cases_primes_and_seed_characters():
+    model = CharRNN(hidden_size=16)
+    model.fit(POEM, steps=30, seq_length=5, lower=True, seed=1)
+    assert "Q" not in model.vocab and "q" in model.vocab
+    assert model.sample(10, seed_char="Q", seed=1).startswith("q")
+    assert "".join(model.sample_stream(10, seed_char="Q", seed=1)) == model.sample(10, seed_char="Q", seed=1)
+    assert isinstance(model.sample(10, prime="QUICK", seed=1), str)
+    assert model.evaluate("QUICK FOX") == pytest.approx(model.evaluate("quick fox"))
