@@ -238,7 +238,13 @@ class CharRNN:
         if len(vocab) < 2 or (s["mode"] == "stream" and ids.min() == ids.max()):
             raise ValueError(f"the text has only one distinct character ({describe_chars(text[:1])}): "
                              "a model needs text with at least two different characters")
-        session = TrainingSession(self, vocab, ids, s, seed)
+        # The seed is settled first: it also picks the validation lines, which must stay the
+        # same when training continues. A continued fit carries on with the model's own seed.
+        if self._net is None:
+            s["seed"] = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
+        else:
+            s["seed"] = self._settings["seed"]
+        session = TrainingSession(self, vocab, ids, s)
         if steps is None and epochs is None and minutes is None and target_loss is None:
             steps = 1000
         session.run_steps = steps if epochs is None else (
@@ -246,14 +252,10 @@ class CharRNN:
 
         # Everything is valid: from here on the model changes.
         if self._net is None:
-            seed = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
-            s["seed"] = seed
-            self._rng = np.random.default_rng(seed)
+            self._rng = np.random.default_rng(s["seed"])
             self.vocab = vocab
             self._net = Network(self.cell, len(vocab), self.hidden_size, self.layers, self.dropout, self.dtype)
             self._net.init_weights(self._rng)
-        else:
-            s["seed"] = self._settings["seed"]
         opt = self._optimizer
         if opt is None or opt.name != s["optimizer"]:
             self._optimizer = OPTIMIZERS[s["optimizer"]](self._net.size, self._net.dtype, s["lr"])
@@ -514,7 +516,7 @@ class TrainingSession:
     of the lines (lines mode).
     """
 
-    def __init__(self, model, vocab, ids, s, seed):
+    def __init__(self, model, vocab, ids, s):
         self.model, self.mode = model, s["mode"]
         self.newline = vocab.chars.index("\n") if "\n" in vocab else None
         self.val_spans = None
@@ -525,8 +527,7 @@ class TrainingSession:
             s["seq_length"] = self.batches.seq_length
         else:
             starts, lengths = line_spans(ids, self.newline)
-            split_seed = seed if seed is not None else model._settings.get("seed", 0)
-            (ts, tl), (vs, vl) = split_lines(starts, lengths, s["val_fraction"], split_seed or 0)
+            (ts, tl), (vs, vl) = split_lines(starts, lengths, s["val_fraction"], s["seed"])
             self.val_ids, self.val_spans = (ids if len(vs) else None), (vs, vl)
             self.batches = LineBatches(ids, ts, tl, s["batch_size"], self.newline)
         digest = hashlib.sha1(ids.tobytes()).hexdigest()[:16]

@@ -408,3 +408,21 @@ def test_a_lower_cased_model_lower_cases_primes_and_seed_characters():
     assert "".join(model.sample_stream(10, seed_char="Q", seed=1)) == model.sample(10, seed_char="Q", seed=1)
     assert isinstance(model.sample(10, prime="QUICK", seed=1), str)
     assert model.evaluate("QUICK FOX") == pytest.approx(model.evaluate("quick fox"))
+
+
+def test_continued_lines_training_keeps_its_validation_lines(monkeypatch):
+    import charrnn_magic.charrnn as engine
+
+    seen = []
+
+    class Recording(engine.TrainingSession):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen.append(self.val_spans[0].tolist())
+
+    monkeypatch.setattr(engine, "TrainingSession", Recording)
+    text = "\n".join(["abba", "cabbage", "bad", "dacca", "acab", "beaded", "ebb"] * 6)
+    model = CharRNN(hidden_size=8)
+    model.fit(text, steps=2, mode="lines", batch_size=4)        # no seed: one is drawn
+    model.fit(text, steps=2)
+    assert seen[0] and seen[0] == seen[1]                       # no validation line leaks into training
