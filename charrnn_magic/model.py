@@ -70,6 +70,18 @@ class Network:
         prefix = f"l{l}."
         return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
 
+    @staticmethod
+    def project(l: int, below: np.ndarray, p: dict) -> np.ndarray:
+        """The input term of layer ``l`` for every step at once, bias included, (T, B, G): an
+        embedding lookup of the (T, B) ids for layer 0, one matrix product of the (T, B, H)
+        outputs of the layer below otherwise. ``p``: the layer's weights."""
+        if l == 0:
+            return (p["Wx"] + p["b"])[below]
+        T, B, H = below.shape
+        XW = (below.reshape(T * B, H) @ p["Wx"]).reshape(T, B, -1)
+        XW += p["b"]
+        return XW
+
     def init_weights(self, rng: np.random.Generator) -> None:
         """The classic RNN starts from N(0, 0.01²) weights as min-char-rnn does; the gated cells
         from U(-1/√H, 1/√H) with the LSTM's forget-gate bias at 1 so that it remembers at first."""
@@ -107,12 +119,7 @@ class Network:
         inputs = None                                                 # (T,B,H) output of the layer below
         for l, cell in enumerate(self.cells):
             p = self._layer_params[l]
-            if l == 0:
-                XW = (p["Wx"] + p["b"])[X]                            # (T,B,G) lookup, bias included
-            else:
-                XW = (inputs.reshape(T * B, H) @ p["Wx"]).reshape(T, B, -1)
-                XW += p["b"]
-            outputs, last, cache = cell.forward(XW, state[l], p)
+            outputs, last, cache = cell.forward(self.project(l, X if l == 0 else inputs, p), state[l], p)
             new_state.append(last)
             keep = None
             if dropout:

@@ -68,7 +68,7 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
             dot(h, Wy, out=logits)                                   # (count, V)
             if with_probs or filtered:
                 logits += by
-                raw = logits.copy()
+                raw = logits.copy() if with_probs else None     # the model's own view, unfiltered
                 if top_k is not None and top_k < V:
                     kth = np.partition(logits, -top_k, axis=1)[:, -top_k, None]
                     logits[logits < kth] = -np.inf
@@ -95,17 +95,10 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
 def _prime(net, layers, context, state, count):
     """Run the priming ids through the network with the batched forward pass (all samples
     share the context, so it is one (T, count) batch) and return the final state."""
-    X = np.repeat(context[:, None], count, axis=1)                   # (T, count)
-    inputs = None
+    below = np.repeat(context[:, None], count, axis=1)                # (T, count) ids
     new_state = []
     for l, (cell, p) in enumerate(zip(net.cells, layers)):
-        if l == 0:
-            XW = p["Wx"][X]
-        else:
-            T, B, H = inputs.shape
-            XW = (inputs.reshape(T * B, H) @ p["Wx"]).reshape(T, B, -1)
-        XW += p["b"]
-        inputs, last, _ = cell.forward(XW, state[l], p)
+        below, last, _ = cell.forward(net.project(l, below, p), state[l], p)
         new_state.append(last)
     return new_state
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .data import LineBatches
 from .optim import clip_
 
 
@@ -279,7 +280,6 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
     if mode == "lines":
         starts, lengths = line_spans
         total = count = 0.0
-        from .data import LineBatches
         for i in range(0, len(starts), 256):
             X, Y, mask = LineBatches.pad(ids, starts[i : i + 256], lengths[i : i + 256], newline_id)
             loss, _ = net.loss(X, Y, mask, net.initial_state(X.shape[1]), grads=False)
