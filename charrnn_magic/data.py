@@ -13,9 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 
+def held_out_count(n: int, val_fraction: float) -> int:
+    """How many of ``n`` characters (stream mode) or lines (lines mode) validation takes."""
+    return int(round(n * val_fraction))
+
+
 def split_stream(ids: np.ndarray, val_fraction: float):
     """(train ids, validation ids): the validation part is the tail of the text."""
-    cut = len(ids) - int(round(len(ids) * val_fraction))
+    cut = len(ids) - held_out_count(len(ids), val_fraction)
     return ids[:cut], ids[cut:]
 
 
@@ -30,7 +35,7 @@ def line_spans(ids: np.ndarray, newline_id: int):
 
 def split_lines(starts, lengths, val_fraction: float, seed: int):
     """A seeded random choice of ``val_fraction`` of the lines for validation; the rest for training."""
-    n_val = int(round(len(starts) * val_fraction))
+    n_val = held_out_count(len(starts), val_fraction)
     order = np.random.default_rng(seed).permutation(len(starts))
     val = np.sort(order[:n_val])
     train = np.sort(order[n_val:])

@@ -16,6 +16,7 @@ from pathlib import Path
 from IPython.core.error import UsageError
 
 from .charrnn import CharRNN
+from .data import held_out_count
 
 
 def option_of(key: str) -> str:
@@ -199,7 +200,7 @@ def fit_to_text(text: str, kw: dict, explicit: set) -> str | None:
     vf = kw.get("val_fraction", 0.1)
     changes = []
     if kw.get("mode", "stream") == "stream":
-        n_train = len(text) - int(round(len(text) * vf))      # the engine holds out the tail
+        n_train = len(text) - held_out_count(len(text), vf)   # the engine holds out the tail
         T = kw.get("seq_length", 25)
         if "seq_length" not in explicit and 2 <= n_train - 1 < T:
             changes.append(f"window {n_train - 1} instead of {T}")
@@ -210,7 +211,7 @@ def fit_to_text(text: str, kw: dict, explicit: set) -> str | None:
             kw["batch_size"] = most
     else:
         n_lines = sum(1 for line in text.split("\n") if line)
-        n_train = n_lines - int(round(n_lines * vf))
+        n_train = n_lines - held_out_count(n_lines, vf)
         B = kw.get("batch_size", 32)
         if "batch_size" not in explicit and B > n_train >= 1:
             changes.append(f"batch size {n_train} instead of {B}")
