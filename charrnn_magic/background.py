@@ -36,6 +36,7 @@ import weakref
 import ipywidgets as W
 
 from .plots import loss_curve_svg
+from .progress import format_duration, status_parts
 
 __all__ = ["BackgroundTraining", "train_in_background", "watch_training"]
 
@@ -104,7 +105,7 @@ class BackgroundTraining:
                                             "what it learned")
         self.stop_button.on_click(lambda _b: self.stop_event.set())
         self.title = W.HTML(value=f"<b>Training in the background</b> · "
-                                  f"{html.escape(_summary(model))}")
+                                  f"{html.escape(model.summary())}")
         self.widget = W.VBox([self.title,
                               W.HBox([self.bar, self.stop_button],
                                      layout=W.Layout(align_items="center")),
@@ -150,7 +151,7 @@ class BackgroundTraining:
 
     def __repr__(self) -> str:
         state = "running" if self.running else ("failed" if self.error else "finished")
-        return f"<BackgroundTraining {state}: {_summary(self.model)}>"
+        return f"<BackgroundTraining {state}: {self.model.summary()}>"
 
     # ---- the two threads -----------------------------------------------------------------
     def _train(self, text: str) -> None:
@@ -206,21 +207,17 @@ class BackgroundTraining:
             return
         if p.fraction is not None:
             self.bar.value = min(max(float(p.fraction), 0.0), 1.0)
-        steps = f"step {p.run_step:,}" + (f" / {p.run_steps:,}" if p.run_steps else "")
-        parts = [steps, f"loss {p.loss:.3f}"]
-        if p.val_loss is not None:
-            parts.append(f"val {p.val_loss:.3f}")
-        parts.append(f"{p.chars_per_sec:,.0f} chars/s")
+        parts = status_parts(p)
         running = self.running and not self.stop_event.is_set()
-        left = f" (≈{_clock(p.eta)} left)" if p.eta is not None and running else ""
-        parts.append(_clock(p.elapsed) + left)
+        left = f" (≈{format_duration(p.eta)} left)" if p.eta is not None and running else ""
+        parts.append(format_duration(p.elapsed) + left)
         if self.stop_event.is_set():
             parts.append("stopping…")
         self.info.value = " · ".join(parts)
 
     def _draw_end(self) -> None:
         self.stop_button.disabled = True
-        self.title.value = f"<b>Training</b> · {html.escape(_summary(self.model))}"
+        self.title.value = f"<b>Training</b> · {html.escape(self.model.summary())}"
         if self.error is not None:
             self.bar.bar_style = "danger"
             self.info.value = (f'<span style="color:#b00">stopped by an error: '
@@ -238,13 +235,6 @@ class BackgroundTraining:
                            + self.info.value.replace(" · stopping…", ""))
 
 
-def _clock(seconds: float) -> str:
-    """12.3 -> '0:12'; 3725 -> '1:02:05'."""
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def _close_tree(widget) -> None:
     """Close a widget and everything inside it (``Widget.close_all`` would close *every* widget)."""
     for child in getattr(widget, "children", ()):
@@ -253,10 +243,3 @@ def _close_tree(widget) -> None:
         if part is not None:                           # layouts and styles are widgets too
             part.close()
     widget.close()
-
-
-def _summary(model) -> str:
-    try:
-        return model.summary()
-    except Exception:
-        return type(model).__name__

@@ -63,7 +63,7 @@ import weakref
 
 import ipywidgets as W
 
-from .background import (BackgroundTraining, _close_tree, _summary, train_in_background,
+from .background import (BackgroundTraining, _close_tree, train_in_background,
                          watch_training)
 
 __all__ = ["SamplerPanel", "sampler_panel", "train_in_background", "BackgroundTraining",
@@ -217,7 +217,7 @@ class SamplerPanel:
         return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
-        return f"<SamplerPanel for {_summary(self.model)}>"
+        return f"<SamplerPanel for {self.model.summary()}>"
 
     # ---- events --------------------------------------------------------------------------
     def _on_change(self, change) -> None:
@@ -256,7 +256,7 @@ class SamplerPanel:
             return True
         vocab = getattr(self.model, "vocab", None)
         if vocab is None:
-            self.title.value = f"<b>CharRNN sampler</b> · {html.escape(_summary(self.model))}"
+            self.title.value = f"<b>CharRNN sampler</b> · {html.escape(self.model.summary())}"
             return False
         lines = getattr(self.model, "mode", None) == "lines"
         none_label = "(none: start of line)" if lines else "(none)"
@@ -298,7 +298,7 @@ class SamplerPanel:
             if r.number < self._written:               # a newer request is already on screen
                 return
             self._written = r.number
-            self.title.value = f"<b>CharRNN sampler</b> · {html.escape(_summary(self.model))}"
+            self.title.value = f"<b>CharRNN sampler</b> · {html.escape(self.model.summary())}"
             colour = "#b00" if error else "#666"
             self.status.value = f'<span style="color:{colour}">{html.escape(note)}</span>'
             if texts is None:

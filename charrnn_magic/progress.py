@@ -76,6 +76,19 @@ def make_reporter(model, *, name: str = "model", quiet: bool = False, widgets: b
     return TextReporter(model, interval=2.0 if interval is None else interval, **kwargs)
 
 
+def status_parts(p) -> list[str]:
+    """The pieces every progress display shows: ``step 340/1,000 (34%)``, ``loss 2.134``,
+    ``val 2.201`` (once validated) and ``8,123 chars/s``."""
+    step = f"step {p.run_step:,}" + (f"/{p.run_steps:,}" if p.run_steps else "")
+    if p.fraction is not None:
+        step += f" ({p.fraction:.0%})"
+    parts = [step, f"loss {p.loss:.3f}"]
+    if p.val_loss is not None:
+        parts.append(f"val {p.val_loss:.3f}")
+    parts.append(f"{p.chars_per_sec:,.0f} chars/s")
+    return parts
+
+
 def format_duration(seconds: float | None) -> str:
     """``4.1 s``, ``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
     if seconds is None:
@@ -189,16 +202,9 @@ class Reporter:
 
     def status(self, progress) -> str:
         """``step 340/1,000 (34%) · loss 2.134 · val 2.201 · 8,123 chars/s · ETA 9.0 s``"""
-        p = progress
-        step = f"step {p.run_step:,}" + (f"/{p.run_steps:,}" if p.run_steps else "")
-        if p.fraction is not None:
-            step += f" ({p.fraction:.0%})"
-        parts = [step, f"loss {p.loss:.3f}"]
-        if p.val_loss is not None:
-            parts.append(f"val {p.val_loss:.3f}")
-        parts.append(f"{p.chars_per_sec:,.0f} chars/s")
-        if p.eta is not None:
-            parts.append(f"ETA {format_duration(p.eta)}")
+        parts = status_parts(progress)
+        if progress.eta is not None:
+            parts.append(f"ETA {format_duration(progress.eta)}")
         return " · ".join(parts)
 
     def summary(self, history=None) -> str:
