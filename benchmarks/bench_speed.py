@@ -1,9 +1,12 @@
 """Training throughput and sampling latency: this engine against the classic algorithm and PyTorch.
 
-All compared programs run in ONE process, ALTERNATING: each round gives every contender of a
+All compared programs run in ONE run, ALTERNATING: each round gives every contender of a
 comparison one slice of work (about --round-seconds long) in turn, A, B, C, A, B, C, ... so a
 neighbour's burst of load on this shared machine hits every contender alike instead of one.
 Each contender's figure is the median over the rounds; the min..max column shows the noise.
+Each contender lives in a process of its own, started once and driven over a pipe, so every
+program runs with its own process-wide defaults (memory allocator settings, BLAS and torch thread
+pools) and none inherits another's, exactly as each would run for a user.
 
 Throughput is measured from outside, around a fixed amount of work calibrated in a warm-up, so it
 includes everything a user waits for (for the engine: the whole `fit(steps=n)` call, its
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -98,13 +102,9 @@ def classic_trainer(text: str):
 def torch_trainer(text: str, label: str, threads: int, **cfg):
     if not tref.available():
         return f"torch not installed ({tref.TORCH_INSTALL})"
+    tref.set_threads(threads)      # for this contender's process only
     trainer = tref.TorchTrainer(text, **cfg)
-
-    def run(steps: int) -> None:
-        tref.set_threads(threads)  # set every round: the contenders alternate thread counts
-        trainer.train(steps)
-
-    return Contender(label, run, trainer.chars_per_step, "float32", str(threads), kind="torch")
+    return Contender(label, trainer.train, trainer.chars_per_step, "float32", str(threads), kind="torch")
 
 
 SAMPLE_LEN = 1000
@@ -153,11 +153,11 @@ def classic_sampler(text: str, hidden: int):
 
 
 # --------------------------------------------------------------------------------------------
-# The alternating runner
+# The alternating runner: one process per contender, driven from here
 # --------------------------------------------------------------------------------------------
 
 def timed(c: Contender, units: int) -> float:
-    gc.collect()  # don't let one contender pay for another's garbage
+    gc.collect()  # don't let a contender pay for its own earlier garbage inside the timing
     start = time.perf_counter()
     c.run(units)
     return time.perf_counter() - start
@@ -177,30 +177,83 @@ def warm_up(c: Contender, seconds: float, round_seconds: float) -> None:
     c.call_overhead = max(0.0, one - elapsed / units)
 
 
-def run_alternating(contenders: list[Contender], rounds: int, warmup: float, round_seconds: float,
+def serve(conn, factory: Callable, kwargs: dict) -> None:
+    """A contender's own process: build it, then warm it up or time it whenever asked."""
+    c = factory(_common.read_data("tinyshakespeare.txt"), **kwargs)
+    if isinstance(c, str):
+        conn.send(c)
+        return
+    conn.send({k: getattr(c, k) for k in ("name", "chars_per_unit", "dtype", "threads", "kind")})
+    while True:
+        cmd, args = conn.recv()
+        if cmd == "warm":
+            warm_up(c, *args)
+            conn.send((c.units, c.call_overhead))
+        elif cmd == "run":
+            conn.send((timed(c, args), dict(c.meter) if c.meter is not None else None))
+        else:
+            return
+
+
+class Remote(Contender):
+    """A contender living in its own process (see `serve`); `run` is a round trip over a pipe."""
+
+    def __init__(self, conn, process, info: dict):
+        super().__init__(run=self._run, **info)
+        self.conn, self.process = conn, process
+
+    def _run(self, units: int) -> float:
+        self.conn.send(("run", units))
+        seconds, meter = self.conn.recv()
+        if meter is not None:
+            self.meter = meter
+        return seconds
+
+    def warm_up(self, seconds: float, round_seconds: float) -> None:
+        self.conn.send(("warm", (seconds, round_seconds)))
+        self.units, self.call_overhead = self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(("stop", None))
+        self.process.join()
+
+
+def run_alternating(contenders: list[Remote], rounds: int, warmup: float, round_seconds: float,
                     title: str) -> None:
     print(f"\n== {title}: warming up {len(contenders)} contenders", flush=True)
-    for c in contenders:
-        warm_up(c, warmup, round_seconds)
+    for c in contenders:                # one at a time: the others wait idle in their processes
+        c.warm_up(warmup, round_seconds)
         print(f"   {c.name}: {c.units} units of {c.chars_per_unit} chars per round; per-call overhead "
               f"~{c.call_overhead * 1e3:.0f} ms", flush=True)
     for r in range(rounds):
         for c in contenders:            # A, B, C, A, B, C, ...
-            c.rates.append(c.units * c.chars_per_unit / timed(c, c.units))
+            c.rates.append(c.units * c.chars_per_unit / c.run(c.units))
         print(f"   round {r + 1}/{rounds}: " + ", ".join(f"{c.name} {fmt_num(c.rates[-1])}"
                                                        for c in contenders), flush=True)
+    for c in contenders:
+        c.close()
 
 
-def build(factories, skipped: list[str]) -> list[Contender]:
-    """Instantiate contenders; a factory that returns a string is a skipped row, reported later."""
+def build(specs, skipped: list[str]) -> list[Remote]:
+    """Start one process per (name, factory, kwargs); a factory that returns a string instead of a
+    contender is a skipped row, reported at the end. The processes start together (their imports
+    overlap) and then wait for their turn."""
+    ctx = mp.get_context("spawn")   # a fresh interpreter: nothing inherited from this process
+    started = []
+    for name, factory, kwargs in specs:
+        here, there = ctx.Pipe()
+        process = ctx.Process(target=serve, args=(there, factory, kwargs), daemon=True)
+        process.start()
+        started.append((name, here, process))
     out = []
-    for name, make in factories:
-        c = make()
-        if isinstance(c, str):
-            skipped.append(f"{name}: skipped, {c}")
-            print(f"   {name}: skipped, {c}", flush=True)
+    for name, conn, process in started:
+        info = conn.recv()
+        if isinstance(info, str):
+            process.join()
+            skipped.append(f"{name}: skipped, {info}")
+            print(f"   {name}: skipped, {info}", flush=True)
         else:
-            out.append(c)
+            out.append(Remote(conn, process, info))
     return out
 
 
@@ -266,7 +319,7 @@ def main() -> None:
     only = set(args.only or ["rnn", "lstm", "sample"])
     threads = [int(t) for t in args.torch_threads.split(",")] if not args.no_torch else []
 
-    text = _common.read_data("tinyshakespeare.txt")
+    _common.read_data("tinyshakespeare.txt")   # a missing data file stops the run here, not in a child
     print(_common.machine_line())
     print(f"{rounds} rounds, ~{round_s:g} s per contender per round, alternating")
     skipped: list[str] = []
@@ -275,19 +328,21 @@ def main() -> None:
 
     if "rnn" in only:
         rnn = dict(tref.RNN_CLASSIC)
-        factories = [
-            ("engine RNN batch 1", lambda: engine_trainer(text, "engine RNN batch 1", "rnn", 100, 1, 1, "adagrad", 0.1)),
-            ("engine RNN batch 32", lambda: engine_trainer(text, "engine RNN batch 32", "rnn", 100, 1, 32, "adagrad", 0.1, 1)),
-            ("engine RNN batch 32 (2 BLAS thr)", lambda: engine_trainer(text, "engine RNN batch 32 (2 BLAS thr)", "rnn", 100, 1, 32, "adagrad", 0.1, 2)),
-            ("classic", lambda: classic_trainer(text)),
+        specs = [
+            ("engine RNN batch 1", engine_trainer, dict(label="engine RNN batch 1", cell="rnn", hidden=100,
+                                                         layers=1, batch=1, optimizer="adagrad", lr=0.1)),
+            ("engine RNN batch 32", engine_trainer, dict(label="engine RNN batch 32", cell="rnn", hidden=100,
+                                                          layers=1, batch=32, optimizer="adagrad", lr=0.1)),
+            ("engine RNN batch 32 (2 BLAS thr)", engine_trainer, dict(
+                label="engine RNN batch 32 (2 BLAS thr)", cell="rnn", hidden=100, layers=1, batch=32,
+                optimizer="adagrad", lr=0.1, threads=2)),
+            ("classic", classic_trainer, {}),
         ]
         for b in (1, 32):
             for t in threads:
-                name = f"torch nn.RNN batch {b}"
-                label = f"{name} ({t} thr)"
-                factories.append((label, lambda b=b, t=t, label=label: torch_trainer(
-                    text, label, t, **dict(rnn, batch_size=b))))
-        cs = build(factories, skipped)
+                label = f"torch nn.RNN batch {b} ({t} thr)"
+                specs.append((label, torch_trainer, dict(label=label, threads=t, **dict(rnn, batch_size=b))))
+        cs = build(specs, skipped)
         run_alternating(cs, rounds, warmup, round_s, "RNN h100 seq 25 Adagrad 0.1 clip 5")
         results["rnn"] = cs
         cl = next((c for c in cs if c.kind == "classic"), None)
@@ -306,12 +361,13 @@ def main() -> None:
     if "lstm" in only:
         lstm = dict(tref.LSTM_2x256)
         labels = {1: "engine LSTM 2x256 batch 32", 2: "engine LSTM 2x256 batch 32 (2 BLAS thr)"}
-        factories = [(labels[t], lambda t=t: engine_trainer(
-            text, labels[t], "lstm", 256, 2, 32, lstm["optimizer"], lstm["lr"], t)) for t in (1, 2)]
+        specs = [(labels[t], engine_trainer, dict(label=labels[t], cell="lstm", hidden=256, layers=2, batch=32,
+                                                  optimizer=lstm["optimizer"], lr=lstm["lr"], threads=t))
+                 for t in (1, 2)]
         for t in threads:
             label = f"torch nn.LSTM 2x256 batch 32 ({t} thr)"
-            factories.append((label, lambda t=t, label=label: torch_trainer(text, label, t, **lstm)))
-        cs = build(factories, skipped)
+            specs.append((label, torch_trainer, dict(label=label, threads=t, **lstm)))
+        cs = build(specs, skipped)
         run_alternating(cs, rounds, warmup, round_s, "LSTM 2x256 seq 25 batch 32 Adam 2e-3 clip 5")
         results["lstm"] = cs
         training_table(cs, "Training throughput, LSTM 2 layers x 256, batch 32 (chars/s)", None,
@@ -323,10 +379,10 @@ def main() -> None:
                                       lambda v: v >= 1.0))
 
     if "sample" in only:
-        cs = build([("engine sampling", lambda: engine_sampler(text, 128)),
-                    ("panel", lambda: panel_sampler(text, 128)),
-                    ("panel heat-map", lambda: panel_sampler(text, 128, heatmap=True)),
-                    ("classic sampling", lambda: classic_sampler(text, 128))], skipped)
+        cs = build([("engine sampling", engine_sampler, dict(hidden=128)),
+                    ("panel", panel_sampler, dict(hidden=128)),
+                    ("panel heat-map", panel_sampler, dict(hidden=128, heatmap=True)),
+                    ("classic sampling", classic_sampler, dict(hidden=128))], skipped)
         run_alternating(cs, rounds, warmup, round_s, "sampling, hidden 128, 1000 characters per call")
         results["sample"] = cs
         cl = next((c for c in cs if c.kind == "classic"), None)
