@@ -24,6 +24,11 @@ def clip_(grad: np.ndarray, clip: float, mode: str) -> None:
             grad *= clip / norm
 
 
+def whole(update) -> None:
+    """Run ``update(part)`` once, over the whole flat array."""
+    update(slice(None))
+
+
 class Optimizer:
     name = ""
 
@@ -35,7 +40,23 @@ class Optimizer:
 
     slots: tuple = ()
 
-    def step(self, params: np.ndarray, grad: np.ndarray) -> None:
+    def step(self, params: np.ndarray, grad: np.ndarray, split=whole) -> None:
+        """One update of the flat ``params`` from ``grad``. Every rule here is element-wise, so
+        ``split(update)`` may call ``update(part)`` for slices that together cover the arrays, on
+        several threads at once (``train.HalvesInParallel.split``): the result is the same."""
+        self.t += 1
+        lr = self.step_size()
+
+        def update(part):
+            state = {k: v[part] for k, v in self.state.items()}
+            self.update(params[part], grad[part], state, self._tmp[part], lr)
+
+        split(update)
+
+    def step_size(self) -> float:
+        return self.lr
+
+    def update(self, params, grad, state, tmp, lr) -> None:
         raise NotImplementedError
 
 
@@ -44,15 +65,14 @@ class Adagrad(Optimizer):
 
     name, slots = "adagrad", ("sum_sq",)
 
-    def step(self, params, grad):
-        self.t += 1
-        mem, tmp = self.state["sum_sq"], self._tmp
+    def update(self, params, grad, state, tmp, lr):
+        mem = state["sum_sq"]
         np.multiply(grad, grad, out=tmp)
         mem += tmp
         np.add(mem, 1e-8, out=tmp)
         np.sqrt(tmp, out=tmp)
         np.divide(grad, tmp, out=tmp)
-        tmp *= self.lr
+        tmp *= lr
         params -= tmp
 
 
@@ -62,31 +82,32 @@ class Adam(Optimizer):
     name, slots = "adam", ("m", "v")
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
-    def step(self, params, grad):
-        self.t += 1
-        m, v, tmp = self.state["m"], self.state["v"], self._tmp
+    def step_size(self):
+        # Both bias corrections folded into one scalar.
+        return self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
+
+    def update(self, params, grad, state, tmp, lr):
+        m, v = state["m"], state["v"]
         m *= self.beta1
-        m += (1 - self.beta1) * grad
+        np.multiply(grad, 1 - self.beta1, out=tmp)
+        m += tmp
         v *= self.beta2
         np.multiply(grad, grad, out=tmp)
         tmp *= 1 - self.beta2
         v += tmp
-        # lr_t folds both bias corrections into one scalar.
-        lr_t = self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
         np.sqrt(v, out=tmp)
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
-        tmp *= lr_t
+        tmp *= lr
         params -= tmp
 
 
 class SGD(Optimizer):
     name = "sgd"
 
-    def step(self, params, grad):
-        self.t += 1
-        np.multiply(grad, self.lr, out=self._tmp)
-        params -= self._tmp
+    def update(self, params, grad, state, tmp, lr):
+        np.multiply(grad, lr, out=tmp)
+        params -= tmp
 
 
 OPTIMIZERS = {cls.name: cls for cls in (Adagrad, Adam, SGD)}

