@@ -37,20 +37,25 @@ class Network:
         self.shapes["Wy"] = (H, V)
         self.shapes["by"] = (V,)
         self.size = sum(int(np.prod(s)) for s in self.shapes.values())
-        self.flat = np.zeros(self.size, self.dtype)
-        self.grad = np.zeros(self.size, self.dtype)
-        self.params = self.views(self.flat)
-        self.grads = self.views(self.grad)
-        self._layer_params = [self._per_layer(self.params, l) for l in range(layers)]
-        self._layer_grads = [self._per_layer(self.grads, l) for l in range(layers)]
+        self.rebind(np.zeros(self.size, self.dtype), np.zeros(self.size, self.dtype))
+
+    def rebind(self, flat: np.ndarray | None = None, grad: np.ndarray | None = None) -> None:
+        """Make ``flat`` (weights) and/or ``grad`` this network's arrays, with every named view
+        into them: e.g. arrays in memory shared with another process (see ``twin.py``)."""
+        if flat is not None:
+            self.flat = flat
+            self.params = self.views(flat)
+            self._layer_params = [self._per_layer(self.params, l) for l in range(len(self.cells))]
+        if grad is not None:
+            self.grad = grad
+            self.grads = self.views(grad)
+            self._layer_grads = [self._per_layer(self.grads, l) for l in range(len(self.cells))]
 
     def replica(self) -> "Network":
         """A network sharing this one's weights (the same flat array) with a gradient buffer of
         its own, to compute the gradient of part of a batch in another thread."""
         twin = copy.copy(self)
-        twin.grad = np.zeros_like(self.grad)
-        twin.grads = twin.views(twin.grad)
-        twin._layer_grads = [twin._per_layer(twin.grads, l) for l in range(len(self.cells))]
+        twin.rebind(grad=np.zeros_like(self.grad))
         return twin
 
     def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:

@@ -81,20 +81,24 @@ class SmoothedLoss:
 
 
 class HalvesInParallel:
-    """The loss and gradients of a batch computed as two halves side by side: one in a worker
-    thread (on a replica of the network that shares its weights), one in the calling thread.
+    """The loss and gradients of a batch computed as two halves side by side: one by a twin of
+    the network in a child process (``twin.py``; or in a thread where no process can start),
+    one in the calling thread.
 
-    NumPy releases the GIL inside BLAS and its array loops, so the halves run on two cores,
-    each with single-threaded BLAS. The threads meet once per window, not once per matrix
-    product as BLAS threads do, so when the other core is busy a step only loses the overlap
-    (measured: about 15 % slower) instead of stalling (OpenBLAS threads: 4-50x slower).
+    Each half runs with single-threaded BLAS on a core of its own. The halves meet once per
+    window, not once per matrix product as BLAS threads do, so when the other core is busy a
+    step only loses the overlap (measured: about 15 % slower) instead of stalling (OpenBLAS
+    threads: 4-50x slower).
     """
 
-    def __init__(self, net):
+    def __init__(self, net, process: bool = True, reuse_memory: bool = True):
         from concurrent.futures import ThreadPoolExecutor
 
-        self.net, self.twin = net, net.replica()
+        from .twin import ThreadTwin, twin_process
+
+        self.net = net
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="charrnn-half-batch")
+        self.twin = (process and twin_process(net, reuse_memory)) or ThreadTwin(net, self.pool)
         middle = net.size // 2
         self.parts = (slice(0, middle), slice(middle, net.size))
 
@@ -111,17 +115,19 @@ class HalvesInParallel:
         b = B // 2
         first, second = slice(0, b), slice(b, B)
 
-        def half(part, r):
+        def half(part):
             return (np.ascontiguousarray(X[:, part]), np.ascontiguousarray(Y[:, part]),
                     None if mask is None else mask[:, part],
-                    [tuple(a[part] for a in layer) for layer in state], r)
+                    [tuple(a[part] for a in layer) for layer in state])
 
-        # Each half draws its own dropout masks from a child generator seeded from the
-        # training generator, so a run stays reproducible.
-        rngs = [None, None] if rng is None else [np.random.default_rng(s) for s in rng.integers(2**63, size=2)]
-        pending = self.pool.submit(self.twin.loss, *half(first, rngs[0]))
-        loss_b, state_b = self.net.loss(*half(second, rngs[1]))
-        loss_a, state_a = pending.result()
+        # Each half draws its own dropout masks from a generator seeded from the training
+        # generator, so a run stays reproducible.
+        seeds = [None, None] if rng is None else [int(s) for s in rng.integers(2**63, size=2)]
+        self.twin.start(self.net.flat, *half(first), seeds[0])
+        try:
+            loss_b, state_b = self.net.loss(*half(second), None if rng is None else np.random.default_rng(seeds[1]))
+        finally:
+            loss_a, state_a = self.twin.finish()      # collected even on error: no stale reply
 
         def merge(part):
             # Each half's gradient is averaged over its own sequences; weight them back to the
@@ -140,9 +146,10 @@ class HalvesInParallel:
 
 
 def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every=None,
-        keep_best=False, lr_schedule=None, workers=1) -> History:
+        keep_best=False, lr_schedule=None, workers=1, worker_process=True) -> History:
     """Train ``session`` (a ``charrnn.TrainingSession``) until a stop rule fires; ``workers`` 2
-    computes each batch as two halves in parallel (see ``HalvesInParallel``)."""
+    computes each batch as two halves in parallel (see ``HalvesInParallel``), the second in a
+    child process when ``worker_process``."""
     model = session.model
     net, opt, history = model._net, model._optimizer, model.history
     settings = model._settings
@@ -174,7 +181,7 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
                 best_val, best_weights = val_loss, net.flat.copy()
         return val_loss is not None
 
-    parallel = HalvesInParallel(net) if workers == 2 else None
+    parallel = HalvesInParallel(net, worker_process, model.reuse_memory) if workers == 2 else None
     batch_loss = parallel.loss if parallel else net.loss
     try:
         # Overflow in a diverging run is detected and reported below, not warned about by NumPy.

@@ -352,8 +352,9 @@ def test_cosine_schedule_lowers_the_learning_rate_over_the_run():
     assert rates[-1] == 0.01
 
 
+@pytest.mark.parametrize("process", [True, False], ids=["process", "thread"])
 @pytest.mark.parametrize("cell,masked", [("lstm", False), ("gru", True)])
-def test_two_halves_in_parallel_give_the_whole_batch_gradient(cell, masked):
+def test_two_halves_in_parallel_give_the_whole_batch_gradient(cell, masked, process):
     from charrnn_magic.model import Network
     from charrnn_magic.train import HalvesInParallel
 
@@ -365,7 +366,8 @@ def test_two_halves_in_parallel_give_the_whole_batch_gradient(cell, masked):
     state = [tuple(data.standard_normal((5, 12)) for _ in range(c.state_size)) for c in net.cells]
     whole_loss, whole_state = net.loss(X, Y, mask, state)
     whole_grad = net.grad.copy()
-    parallel = HalvesInParallel(net)
+    parallel = HalvesInParallel(net, process=process)
+    assert type(parallel.twin).__name__ == ("TwinProcess" if process else "ThreadTwin")
     try:
         loss, new_state = parallel.loss(X, Y, mask, state)
     finally:
@@ -393,6 +395,43 @@ def test_parallel_training_is_reproducible_and_resumes_exactly(tmp_path):
     resumed.fit(text, steps=10)
     assert np.array_equal(resumed._net.flat, straight._net.flat)
     assert threading_names() == set()          # the worker thread is gone after fit
+
+
+def test_worker_process_and_worker_thread_train_the_same_weights():
+    text = "\n".join(["abba", "cabbage", "bad", "dacca", "acab", "beaded", "ebb"] * 6)
+    weights = {}
+    for process in (True, False):
+        m = CharRNN(cell="gru", hidden_size=12, layers=2, dropout=0.1)
+        m.workers, m.worker_process = 2, process
+        m.fit(text, steps=15, batch_size=6, seq_length=6, seed=3)
+        weights[process] = m._net.flat
+    assert np.array_equal(weights[True], weights[False])
+
+
+def test_worker_process_is_kept_between_fits_replaced_when_it_dies_and_ends_with_the_model():
+    import gc
+    import os
+    import signal
+
+    from charrnn_magic.twin import _twins
+
+    m = CharRNN(cell="lstm", hidden_size=12, layers=2)
+    m.workers = 2
+    m.fit(POEM, steps=3, batch_size=4, seq_length=6, seed=0)
+    first = _twins[m._net].process
+    m.fit(POEM, steps=3)
+    assert _twins[m._net].process is first and first.poll() is None      # reused, not restarted
+
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    m.fit(POEM, steps=3)                                                   # trains on a new child
+    second = _twins[m._net].process
+    assert second is not first and second.poll() is None
+    assert m.step == 9
+
+    del m
+    gc.collect()
+    assert second.wait(timeout=10) == 0                                    # ended with the model
 
 
 def threading_names():
