@@ -61,9 +61,10 @@ class CharRNN:
     dtype: ``"float32"`` (fast, the default) or ``"float64"``.
     The vocabulary and the weights are made by the first ``fit``.
 
-    Speed knobs (attributes, on the class or one model): ``workers`` (threads sharing each
-    batch; by default two for big models), ``blas_threads`` (BLAS threads, default one) and
-    ``reuse_memory`` (keep freed memory for the next step; default on).
+    Speed knobs (attributes, on the class or one model): ``workers`` (workers sharing each
+    batch; by default two for big models), ``worker_process`` (the second worker is a child
+    process; default on), ``blas_threads`` (BLAS threads, default one) and ``reuse_memory``
+    (keep freed memory for the next step; default on).
     """
 
     PRESETS = PRESETS
@@ -79,7 +80,7 @@ class CharRNN:
     #: (measured 20-30 % faster for an LSTM 2x256 at batch 32; see ``memory.py``). It is a change
     #: for the whole process: memory freed later stays with it rather than going back to the OS.
     reuse_memory = True
-    #: Threads that share each training batch (1 or 2); None: 2 when a step is big enough for
+    #: Workers that share each training batch (1 or 2); None: 2 when a step is big enough for
     #: the second core to pay (about an LSTM 2x256 or GRU 2x256 at batch 32; measured 1.6x
     #: faster on an idle machine, 15 % slower when the other core was busy) and 1 otherwise.
     workers = None

@@ -98,7 +98,8 @@ class HalvesInParallel:
 
         self.net = net
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="charrnn-half-batch")
-        self.twin = (process and twin_process(net, reuse_memory)) or ThreadTwin(net, self.pool)
+        self._twin = lambda: (process and twin_process(net, reuse_memory)) or ThreadTwin(net, self.pool)
+        self.twin = self._twin()
         middle = net.size // 2
         self.parts = (slice(0, middle), slice(middle, net.size))
 
@@ -123,6 +124,8 @@ class HalvesInParallel:
         # Each half draws its own dropout masks from a generator seeded from the training
         # generator, so a run stays reproducible.
         seeds = [None, None] if rng is None else [int(s) for s in rng.integers(2**63, size=2)]
+        if not self.twin.usable():              # a child that idled out (a long pause in a callback)
+            self.twin = self._twin()
         self.twin.start(self.net.flat, *half(first), seeds[0])
         try:
             loss_b, state_b = self.net.loss(*half(second), None if rng is None else np.random.default_rng(seeds[1]))

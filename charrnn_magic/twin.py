@@ -4,26 +4,32 @@ Two threads computing the halves of a batch share one GIL: NumPy hands it over a
 in the short element-wise calls of a recurrent step each thread keeps waiting for the other. For an
 LSTM 2x256 window at batch 32 two threads took 43-55 ms here, two processes 38-40 ms. So the twin
 network runs in a child process (``python -m charrnn_magic.twin``): the weights go to it and the
-gradient comes back through shared memory, the window's inputs and its loss through a pipe.
+gradient comes back through shared memory, the window's inputs and its loss through a socket pair
+(``multiprocessing``'s ``Connection``).
 
-A child is started once per network and kept for the next ``fit``; it ends with the network, or
-with this process (its pipe closes). It runs in a session of its own, so a Ctrl-C in a terminal
-reaches only this process, which ends training between steps as usual. Where no child can be
-started (no ``fork``/``exec``, Windows) training falls back to a thread (``ThreadTwin``).
+A child is started once per network and kept for the next ``fit``; it ends with the network, with
+this process (its socket closes), or by itself after ``IDLE_SECONDS`` without work (as joblib's
+workers do), and the next window starts a new one. It runs in a session of its own, so a Ctrl-C in
+a terminal reaches only this process, which ends training between steps as usual. Where no child
+can start (Windows, a sandbox without ``exec``) training falls back to a thread (``ThreadTwin``).
 """
 from __future__ import annotations
 
 import mmap
+import multiprocessing
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 import weakref
 from pathlib import Path
 
 import numpy as np
+
+
+IDLE_SECONDS = 300.0        # an idle child ends itself after this long
 
 
 class ThreadTwin:
@@ -42,29 +48,48 @@ class ThreadTwin:
         """(loss, state at the end of the window) of the half given to ``start``."""
         return self._pending.result()
 
+    def usable(self) -> bool:
+        return True
+
 
 class TwinProcess:
     """The parent's end: a child process holding a network of the same shape."""
 
     def __init__(self, net, reuse_memory: bool):
         n, dtype = net.size, net.dtype
-        fd = _anonymous_file(2 * n * dtype.itemsize)
+        memory = _anonymous_file(2 * n * dtype.itemsize)
+        self.conn, theirs = multiprocessing.Pipe()
         try:
-            self._buffer = mmap.mmap(fd, 2 * n * dtype.itemsize)
+            self._buffer = mmap.mmap(memory, 2 * n * dtype.itemsize)
             env = dict(os.environ)
             # The child imports this very copy of the package, installed or not.
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
                                                               env.get("PYTHONPATH")]))
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "charrnn_magic.twin", str(fd)], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, pass_fds=(fd,), start_new_session=True, env=env)
+                [sys.executable, "-m", "charrnn_magic.twin", str(memory), str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, pass_fds=(memory, theirs.fileno()), start_new_session=True, env=env)
+        except BaseException:
+            self.conn.close()
+            raise
         finally:
-            os.close(fd)
+            os.close(memory)
+            theirs.close()
         self.weights = np.frombuffer(self._buffer, dtype, n)                    # parent -> child
         self.grad = np.frombuffer(self._buffer, dtype, n, offset=n * dtype.itemsize)  # child -> parent
+        self.idle_seconds = IDLE_SECONDS
+        self.last_used = time.monotonic()
         self._send(dict(cell=net.cell_name, vocab_size=net.vocab_size, hidden_size=net.hidden_size,
                         layers=len(net.cells), dropout=net.dropout, dtype=dtype.name,
-                        reuse_memory=reuse_memory))
+                        reuse_memory=reuse_memory, idle_seconds=self.idle_seconds))
+        # Wait for the child to be ready, so that one which cannot start is found out here, where
+        # training can still fall back to a thread, and not in the middle of a step.
+        try:
+            ready = self.conn.poll(60) and self.conn.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.close(kill=True)
+            raise RuntimeError(f"the child process did not start (exit code {self.process.poll()})")
 
     def start(self, weights, X, Y, mask, state, seed) -> None:
         self.weights[:] = weights
@@ -72,7 +97,7 @@ class TwinProcess:
 
     def finish(self):
         try:
-            ok, value = pickle.load(self.process.stdout)
+            ok, value = self.conn.recv()
         except (EOFError, OSError):
             code = self.process.wait()
             raise RuntimeError(f"the second training worker (a child process) stopped with exit code {code}; "
@@ -80,23 +105,25 @@ class TwinProcess:
         except BaseException:           # e.g. a second Ctrl-C with a reply half read: start afresh
             self.close(kill=True)
             raise
+        self.last_used = time.monotonic()
         if not ok:
             raise value
         return value
 
-    def alive(self) -> bool:
-        return self.process.poll() is None
+    def usable(self) -> bool:
+        """Running, and not about to end itself for idleness (a tenth of the idle time to spare)."""
+        fresh = time.monotonic() - self.last_used < 0.9 * self.idle_seconds
+        return fresh and self.process.poll() is None
 
     def close(self, kill: bool = False) -> None:
         if kill:
             self.process.kill()
-        _stop(self.process)
+        _stop(self.process, self.conn)
 
     def _send(self, message) -> None:
         try:
-            pickle.dump(message, self.process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self.process.stdin.flush()
-        except (BrokenPipeError, OSError):
+            self.conn.send(message)
+        except OSError:
             pass            # the child is gone: finish() says so
 
 
@@ -105,12 +132,14 @@ _warned = False
 
 
 def twin_process(net, reuse_memory: bool = True) -> TwinProcess | None:
-    """The network's child process, started on first use and kept while the network lives;
-    None (after one warning) where no child process can be started."""
+    """The network's child process, started on first use and kept while the network lives and
+    the child is not idling out; None (after one warning) where no child process can start."""
     global _warned
     twin = _twins.get(net)
-    if twin is not None and twin.alive():
-        return twin
+    if twin is not None:
+        if twin.usable():
+            return twin
+        twin.close()
     try:
         twin = TwinProcess(net, reuse_memory)
     except Exception as exc:  # noqa: BLE001  (any reason at all: training goes on in a thread)
@@ -120,17 +149,17 @@ def twin_process(net, reuse_memory: bool = True) -> TwinProcess | None:
             _warned = True
         return None
     _twins[net] = twin
-    weakref.finalize(net, _stop, twin.process)
+    weakref.finalize(net, _stop, twin.process, twin.conn)
     return twin
 
 
-def _stop(process) -> None:
-    """End a child: close its pipe (it exits at end of input), kill it if it does not."""
+def _stop(process, conn) -> None:
+    """End a child: close its socket (it exits at end of input), kill it if it does not."""
+    conn.close()
     if process.poll() is None:
         try:
-            process.stdin.close()
             process.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
 
@@ -147,16 +176,14 @@ def _anonymous_file(nbytes: int) -> int:
     return fd
 
 
-def _serve(fd: int) -> None:
+def _serve(memory: int, conn) -> None:
     """The child's end: build the network, then compute one half-window per message until the
-    pipe closes."""
+    socket closes or stays silent for the idle time."""
     from .memory import keep_freed_memory
     from .model import Network
 
-    requests = sys.stdin.buffer
-    replies = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)                       # a stray print must not corrupt the replies
-    spec = pickle.load(requests)
+    spec = conn.recv()
+    idle_seconds = spec.pop("idle_seconds")
     if spec.pop("reuse_memory"):
         keep_freed_memory()
     try:
@@ -166,12 +193,13 @@ def _serve(fd: int) -> None:
         pass
     net = Network(**spec)
     n, itemsize = net.size, net.dtype.itemsize
-    buffer = mmap.mmap(fd, 2 * n * itemsize)
+    buffer = mmap.mmap(memory, 2 * n * itemsize)
     net.rebind(flat=np.frombuffer(buffer, net.dtype, n),
                grad=np.frombuffer(buffer, net.dtype, n, offset=n * itemsize))
-    while True:
+    conn.send("ready")
+    while conn.poll(idle_seconds):      # False after idle_seconds: the parent starts a new child
         try:
-            X, Y, mask, state, seed = pickle.load(requests)
+            X, Y, mask, state, seed = conn.recv()
         except EOFError:
             return
         rng = None if seed is None else np.random.default_rng(seed)
@@ -179,9 +207,10 @@ def _serve(fd: int) -> None:
             reply = (True, net.loss(X, Y, mask, state, rng))
         except Exception as exc:  # noqa: BLE001  (sent back and raised in the parent)
             reply = (False, exc)
-        pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
-        replies.flush()
+        conn.send(reply)
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]))
+    from multiprocessing.connection import Connection
+
+    _serve(int(sys.argv[1]), Connection(int(sys.argv[2])))

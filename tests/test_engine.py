@@ -434,6 +434,40 @@ def test_worker_process_is_kept_between_fits_replaced_when_it_dies_and_ends_with
     assert second.wait(timeout=10) == 0                                    # ended with the model
 
 
+def test_idle_worker_process_ends_itself_and_the_next_fit_starts_another(monkeypatch):
+    import time
+
+    from charrnn_magic import twin
+
+    monkeypatch.setattr(twin, "IDLE_SECONDS", 1.0)
+    m = CharRNN(cell="lstm", hidden_size=12, layers=2)
+    m.workers = 2
+    m.fit(POEM, steps=2, batch_size=4, seq_length=6, seed=0)
+    first = twin._twins[m._net].process
+    assert first.wait(timeout=10) == 0                                     # idle 1 s: gone
+    m.fit(POEM, steps=2)
+    assert twin._twins[m._net].process is not first and m.step == 4
+    time.sleep(0.95)                      # past 90 % of the idle time: replaced before it ends itself
+    assert not twin._twins[m._net].usable()
+    m.fit(POEM, steps=2)
+    assert m.step == 6
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python", "false"], ids=["missing", "exits at once"])
+def test_training_falls_back_to_a_thread_when_no_worker_process_can_start(monkeypatch, executable):
+    import shutil
+
+    from charrnn_magic import twin
+
+    monkeypatch.setattr(twin.sys, "executable", shutil.which(executable) or executable)
+    monkeypatch.setattr(twin, "_warned", False)
+    m = CharRNN(cell="lstm", hidden_size=12, layers=2)
+    m.workers = 2
+    with pytest.warns(RuntimeWarning, match="using a thread instead"):
+        m.fit(POEM, steps=3, batch_size=4, seq_length=6, seed=0)
+    assert m.step == 3 and m._net not in twin._twins
+
+
 def threading_names():
     import threading
     return {t.name for t in threading.enumerate() if t.name.startswith("charrnn-half-batch")}
