@@ -206,7 +206,7 @@ def test_panel_sliders_change_the_sample_in_jupyterlab(lab):
             # Run the quickstart top to bottom (select the first cell, then Shift+Enter on each
             # cell in command mode); the appended background cell comes later.
             cells = page.locator(".jp-Notebook .jp-Cell")
-            assert cells.count() == background + 1
+            expect(cells).to_have_count(background + 1)   # JupyterLab adds the cells in batches
             cells.nth(0).click()
             page.keyboard.press("Escape")
             for _ in range(background):
