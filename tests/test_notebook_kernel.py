@@ -2,7 +2,8 @@
 
 It checks what only a kernel shows: progress as widgets, a sample printed once (not echoed as
 ``Out``), a mistake shown as a one-line UsageError, and the kernel's interrupt (SIGINT to the
-kernel process, as the stop button sends) ending a training cell cleanly.
+kernel process, as the stop button sends) ending a training cell cleanly, also while the second
+half of each batch runs in the model's child process.
 """
 from __future__ import annotations
 
@@ -43,11 +44,18 @@ def test_notebook_in_a_real_kernel(tmp_path, monkeypatch):
         new("x = %charrnn_sample -n 60 --random-seed 1\nlen(x)"),
         new("%charrnn_sample -n 30 --random-seed 2"),
         new("%charrnn_sample nope", metadata={"tags": ["raises-exception"]}),
-        new("%%charrnn_train slow --minutes 0.5 --hidden 16 --layers 1 --seed 0\n" + TEXT),
+        # Two workers: the second half of each batch in the model's child process.
+        new("from charrnn_magic import CharRNN, twin\nCharRNN.workers = 2"),
+        new("%%charrnn_train slow --minutes 0.5 --hidden 16 --layers 1 --batch-size 8 --seed 0\n"
+            + TEXT),
         new("print(slow.step > 0, slow.history.interrupted, slow.is_trained)"),
+        # The interrupt reached only the kernel: the same child serves the next training.
+        new(f"child = twin._twins[slow._net].process\nbefore = slow.step\n"
+            f"slow.fit({TEXT!r}, steps=3)\n"
+            f"print(slow.step - before, twin._twins[slow._net].process is child, child.poll())"),
         new("%charrnn_list"),
     ]
-    INTERRUPTED = 5
+    INTERRUPTED = 6
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -70,7 +78,7 @@ def test_notebook_in_a_real_kernel(tmp_path, monkeypatch):
         for timer in timers:
             timer.cancel()
 
-    train, assign, bare, mistake, slow, check, listing = nb.cells[1:]
+    train, assign, bare, mistake, _, slow, check, again, listing = nb.cells[1:]
 
     # Training: progress widgets, previews inside them, and the summary as text.
     assert any(WIDGET_VIEW in o.get("data", {}) for o in train.outputs
@@ -95,6 +103,7 @@ def test_notebook_in_a_real_kernel(tmp_path, monkeypatch):
     assert "slow: stopped at step " in stream_text(slow)
     assert "the model keeps what it learned" in stream_text(slow)
     assert stream_text(check).strip() == "True True True"
+    assert stream_text(again).strip() == "3 True None"
 
     listed = stream_text(listing)
     assert "charrnn" in listed and "slow" in listed
