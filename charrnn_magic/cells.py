@@ -10,7 +10,8 @@ Shapes: T steps, B sequences, H hidden units, G gates (RNN 1, GRU 3, LSTM 4).
 ``XW`` is (T, B, G·H); ``Wh`` is (H, G·H); a state is a tuple of (B, H) arrays.
 Backpropagation is truncated at the window: no gradient flows into the initial state.
 Inside the loops ``np.dot`` is used rather than ``np.matmul``: for these small products its
-dispatch costs about a microsecond less per call. The backward loops multiply by a C-contiguous
+dispatch costs about a microsecond less per call. The exception is the LSTM's forward product
+from a padded copy of ``Wh`` (``unaliased``), which only ``np.matmul`` passes to BLAS uncopied. The backward loops multiply by a C-contiguous
 copy of ``Wh.T`` (``transposed``) rather than the transposed view: OpenBLAS ran (32,1024)@(1024,256)
 1.75x faster that way here, for a copy made once per window.
 """

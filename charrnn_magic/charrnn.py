@@ -81,16 +81,20 @@ class CharRNN:
     #: for the whole process: memory freed later stays with it rather than going back to the OS.
     reuse_memory = True
     #: Workers that share each training batch (1 or 2); None: 2 when a step is big enough for
-    #: the second core to pay (about an LSTM 2x256 or GRU 2x256 at batch 32; measured 1.6x
-    #: faster on an idle machine, 15 % slower when the other core was busy) and 1 otherwise.
+    #: the second core to pay (see ``workers_from_macs``) and 1 otherwise.
     workers = None
     #: Where the second worker runs: a child process of its own (True: the two halves then share
     #: no GIL; measured 38-40 ms per LSTM 2x256 window against 43-55 ms for a thread), or a
     #: thread (False). Falls back to a thread, with a warning, where no process can start.
     worker_process = True
     #: Multiply-adds of one step's recurrent products (batch x hidden x gates*hidden x layers)
-    #: from which ``workers=None`` uses two.
-    workers_from_macs = 8_000_000
+    #: from which ``workers=None`` uses two, with the second worker in a child process. Measured
+    #: at batch 32, two workers against one: GRU 2x64 (0.8 M) 0.97x, LSTM 2x64 (1.0 M) 1.20x,
+    #: RNN 200 (1.3 M) 1.17x, GRU 2x128 (3.1 M) 1.44x, LSTM 2x128 (4.2 M) 1.48x.
+    workers_from_macs = 1_000_000
+    #: The same with the second worker in a thread (``worker_process = False``, or no POSIX):
+    #: the threads' shared GIL costs more, so only bigger steps pay.
+    thread_workers_from_macs = 8_000_000
 
     def __init__(self, cell: str = "rnn", hidden_size: int = 100, layers: int = 1,
                  dropout: float = 0.0, dtype: str = "float32"):
@@ -225,7 +229,9 @@ class CharRNN:
         gates = self._net.cells[0].gates
         macs = batch_size * self.hidden_size * gates * self.hidden_size * self.layers
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return 2 if batch_size >= 2 and cores >= 2 and macs >= self.workers_from_macs else 1
+        process = self.worker_process and os.name == "posix"
+        threshold = self.workers_from_macs if process else self.thread_workers_from_macs
+        return 2 if batch_size >= 2 and cores >= 2 and macs >= threshold else 1
 
     def _prepare(self, text, steps, epochs, minutes, target_loss, *, eval_every, seed, **given):
         """Check everything, then set up vocabulary, weights and data; nothing changes on error."""

@@ -1,5 +1,6 @@
 """The engine as a user meets it through ``CharRNN``: learning, sampling, stop rules, safety."""
 import math
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -466,6 +467,18 @@ def test_training_falls_back_to_a_thread_when_no_worker_process_can_start(monkey
     with pytest.warns(RuntimeWarning, match="using a thread instead"):
         m.fit(POEM, steps=3, batch_size=4, seq_length=6, seed=0)
     assert m.step == 3 and m._net not in twin._twins
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two workers need two cores")
+def test_two_workers_are_chosen_for_big_steps_and_for_smaller_ones_with_a_child_process():
+    gru = CharRNN(cell="gru", hidden_size=128, layers=2)          # 3.1 M multiply-adds at batch 32
+    gru.fit(POEM, steps=1, batch_size=4, seq_length=5)
+    assert gru._training_workers(32) == 2 and gru._training_workers(1) == 1
+    gru.worker_process = False                                     # a thread pays only from 8 M
+    assert gru._training_workers(32) == 1
+    classic = CharRNN()                                            # RNN 100: 0.3 M
+    classic.fit(POEM, steps=1, batch_size=4, seq_length=5)
+    assert classic._training_workers(32) == 1
 
 
 def threading_names():
