@@ -411,7 +411,6 @@ def test_worker_process_and_worker_thread_train_the_same_weights():
 
 def test_worker_process_is_kept_between_fits_replaced_when_it_dies_and_ends_with_the_model():
     import gc
-    import os
     import signal
 
     from charrnn_magic.twin import _twins
