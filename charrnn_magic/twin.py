@@ -137,6 +137,8 @@ def twin_process(net, reuse_memory: bool = True) -> TwinProcess | None:
     global _warned
     twin = _twins.get(net)
     if twin is not None:
+        # In a forked copy of this process the child is not its own: poll() says it has gone, and
+        # closing our copy of its socket leaves the parent's untouched (tested).
         if twin.usable():
             return twin
         twin.close()

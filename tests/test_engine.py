@@ -453,6 +453,27 @@ def test_idle_worker_process_ends_itself_and_the_next_fit_starts_another(monkeyp
     assert m.step == 6
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_copy_of_the_process_trains_with_a_child_of_its_own():
+    from charrnn_magic import twin
+
+    m = CharRNN(cell="lstm", hidden_size=12, layers=2)
+    m.workers = 2
+    m.fit(POEM, steps=2, batch_size=4, seq_length=6, seed=0)
+    ours = twin._twins[m._net].process
+    pid = os.fork()
+    if pid == 0:                                   # the forked copy: exit code says what it saw
+        try:
+            m.fit(POEM, steps=2)
+            os._exit(0 if twin._twins[m._net].process is not ours and m.step == 4 else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    m.fit(POEM, steps=2)                           # our child is untouched and still ours
+    assert twin._twins[m._net].process is ours and m.step == 4
+
+
 @pytest.mark.parametrize("executable", ["/nonexistent/python", "false"], ids=["missing", "exits at once"])
 def test_training_falls_back_to_a_thread_when_no_worker_process_can_start(monkeypatch, executable):
     import shutil
