@@ -55,8 +55,7 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
     while t < length:
         n = min(_BLOCK, length - t)
         # The head's bias plus this block's Gumbel noise: one (n, count, V) array.
-        head_bias = np.broadcast_to(by, (n, count, V)) if greedy else (
-            rng.gumbel(size=(n, count, V)).astype(net.dtype) + by)
+        head_bias = np.broadcast_to(by, (n, count, V)) if greedy else gumbel_noise(rng, (n, count, V), net.dtype) + by
         for bias in head_bias:
             # One sample: a plain index gives a view (0.2 µs); a fancy index copies (2 µs).
             x = embed[ids[0]] if single else embed[ids]              # (G,) or (count, G)
@@ -90,6 +89,20 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
             if stop_id is not None and done.all():
                 return
         t += n
+
+
+def gumbel_noise(rng, shape, dtype) -> np.ndarray:
+    """Standard Gumbel noise ``-log(-log(U))``, drawn and computed in the model's dtype: in float32
+    a block of 256 x 65 took 0.05-0.09 ms here against 0.28-0.43 ms for ``rng.gumbel`` (float64
+    and a cast), a seventh of the time of a 1000-character sample. U = 0 (chance 2**-24 in
+    float32) gives -inf: that character is not drawn at that step."""
+    g = rng.random(shape, dtype=dtype)
+    with np.errstate(divide="ignore"):
+        np.log(g, out=g)
+        np.negative(g, out=g)
+        np.log(g, out=g)
+    np.negative(g, out=g)
+    return g
 
 
 def _prime(net, layers, context, state, count):

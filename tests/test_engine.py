@@ -249,6 +249,21 @@ def test_sampling_controls(poem_model):
     assert texts == model.sample(25, count=3, seed=8) and [len(p) for p in probs] == [25, 25, 25]
 
 
+def test_samples_follow_the_probabilities_the_model_gives():
+    """Gumbel-max sampling draws each next character as often as the model's softmax says."""
+    model = CharRNN(hidden_size=16)
+    model.fit(POEM, steps=30, seq_length=10, val_fraction=0, seed=0)   # unsure yet: spread odds
+    n = 4000
+    texts, probs = model.sample_with_probs(1, count=n, seed=5, prime="Hop, f")
+    given = {t: float(p[0]) for t, p in zip(texts, probs)}             # p(char | prime)
+    counts = Counter(texts)
+    likely = [c for c, p in given.items() if p > 0.03]
+    assert len(likely) >= 3
+    for c in likely:
+        p = given[c]
+        assert abs(counts[c] / n - p) < 4 * math.sqrt(p * (1 - p) / n), (c, counts[c] / n, p)
+
+
 def test_unicode_text_trains_and_samples():
     text = "héllo wörld 🙂 日本語 " * 40
     model = CharRNN(hidden_size=24)
