@@ -11,9 +11,10 @@ Shapes: T steps, B sequences, H hidden units, G gates (RNN 1, GRU 3, LSTM 4).
 Backpropagation is truncated at the window: no gradient flows into the initial state.
 Inside the loops ``np.dot`` is used rather than ``np.matmul``: for these small products its
 dispatch costs about a microsecond less per call. The exception is the LSTM's forward product
-from a padded copy of ``Wh`` (``unaliased``), which only ``np.matmul`` passes to BLAS uncopied. The backward loops multiply by a C-contiguous
-copy of ``Wh.T`` (``transposed``) rather than the transposed view: OpenBLAS ran (32,1024)@(1024,256)
-1.75x faster that way here, for a copy made once per window.
+from a padded copy of ``Wh`` (``unaliased``), which only ``np.matmul`` passes to BLAS uncopied.
+The backward loops multiply by a C-contiguous copy of ``Wh.T`` (``transposed``) rather than the
+transposed view: OpenBLAS ran (32,1024)@(1024,256) 1.75x faster that way here, for a copy made
+once per window.
 """
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ def padded(W: np.ndarray) -> np.ndarray:
 
 def transposed(W: np.ndarray) -> np.ndarray:
     """A C-contiguous copy of ``W.T``, made from a padded copy (181 µs here for a (256, 1024)
-    float32 ``W``, against 855 µs for ``np.ascontiguousarray(W.T)``)."""
-    if W.nbytes < 65536:                      # small enough to stay in cache either way
+    float32 ``W``, against 855 µs for ``np.ascontiguousarray(W.T)``). A ``W`` whose rows are
+    padded already (``padded``) is used as it is."""
+    already_padded = W.strides[0] != W.shape[1] * W.itemsize
+    if already_padded or W.nbytes < 65536:    # small enough to stay in cache either way
         return np.ascontiguousarray(W.T)
     return np.ascontiguousarray(padded(W).T)
 
@@ -145,12 +148,12 @@ class LSTMCell:
             c += ig
             np.tanh(c, out=TC[t])
             np.multiply(a[:, 2 * H : 3 * H], TC[t], out=Hs[t + 1])   # h = o * tanh(c)
-        return Hs[1:], (Hs[T], Cs[T]), (A, Hs, Cs, TC)
+        return Hs[1:], (Hs[T], Cs[T]), (A, Hs, Cs, TC, Wh)
 
     def backward(self, dHs, cache, p, g):
-        A, Hs, Cs, TC = cache
+        A, Hs, Cs, TC, Wh = cache
         T, B, H = dHs.shape
-        WhT = transposed(p["Wh"])                # see the module docstring
+        WhT = transposed(Wh)                     # from the forward's (padded) Wh; see above
         I, F, O, Gc = A[..., :H], A[..., H : 2 * H], A[..., 2 * H : 3 * H], A[..., 3 * H :]
         # Factors that do not depend on the carried gradient, for all steps at once (T,B,H):
         k_c = O * (1.0 - TC**2)            # dc_t from dh_t
