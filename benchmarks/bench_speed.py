@@ -133,7 +133,7 @@ def panel_sampler(text: str, hidden: int, heatmap: bool = False):
     if not ok:
         return f"engine not importable yet ({why})"
     from charrnn_magic import CharRNN
-    from charrnn_magic.panel import sampler_panel
+    from charrnn_magic.notebook import sampler_panel
 
     model = CharRNN(cell="rnn", hidden_size=hidden, dtype="float32")
     model.fit(text, steps=20, val_fraction=0, seed=0)

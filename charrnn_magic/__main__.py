@@ -30,7 +30,7 @@ def main(argv=None) -> int:
 
     text = load_corpus(args.corpus)
     model = CharRNN.from_preset(args.preset)
-    reporter = make_reporter(model, name="model", widgets=False, sample_every=None)
+    reporter = make_reporter(model, name="model", sample_every=None)
     reporter.start(f"Training a '{args.preset}' {model.cell.upper()} "
                    f"({model.layers}x{model.hidden_size}) on the '{args.corpus}' corpus "
                    f"({len(text):,} characters)")

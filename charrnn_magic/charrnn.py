@@ -523,8 +523,9 @@ class CharRNN:
     # ------------------------------------------------------------------ notebook
     def panel(self, **options):
         """The live sampling panel (ipywidgets) for this model; ``options`` set the controls'
-        starting values (see ``charrnn_magic.panel.sampler_panel``)."""
-        from .panel import sampler_panel
+        starting values (see ``charrnn_magic.notebook.sampler_panel``). The one place the engine
+        reaches up to the notebook layer, and only when called."""
+        from .notebook.panel import sampler_panel
         return sampler_panel(self, **options)
 
 

@@ -3,12 +3,9 @@
 A reporter is the ``callback=`` of :meth:`CharRNN.fit`: it is called with a
 :class:`~charrnn_magic.Progress` after every step and decides itself how often to draw.
 
-* In a notebook (an ipykernel shell) :class:`WidgetReporter` shows a progress bar, a status line
-  (step of total, loss, validation loss, chars/s, ETA), a loss curve that grows while training,
-  and a preview sample every ``sample_every`` steps. Widgets are redrawn at most a few times a
-  second, so drawing never slows training down.
-* Elsewhere (terminal IPython, plain Python, logs) :class:`TextReporter` prints a plain line every
-  couple of seconds, and the previews.
+* :class:`TextReporter` (terminal IPython, plain Python, logs) prints a plain line every couple of
+  seconds, and the previews. In a notebook the magics use the widget reporter of
+  :mod:`charrnn_magic.notebook.progress` instead, built on the same :class:`Reporter`.
 * :class:`QuietReporter` prints nothing but the news of an interruption.
 
 Every reporter ends with :meth:`Reporter.finish`, which prints a one-line summary::
@@ -29,51 +26,26 @@ Use one directly from Python::
 """
 from __future__ import annotations
 
-import html
 import sys
 import time
 
-__all__ = ["make_reporter", "in_notebook", "Reporter", "TextReporter", "WidgetReporter",
-           "QuietReporter", "format_duration"]
+__all__ = ["make_reporter", "Reporter", "TextReporter", "QuietReporter", "format_duration"]
 
 
-def in_notebook() -> bool:
-    """True inside a Jupyter kernel (ipykernel's shell, or a subclass such as Colab's)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    # By class name, so that this module never has to import ipykernel.
-    return shell is not None and any(
-        cls.__name__ == "ZMQInteractiveShell" for cls in type(shell).__mro__)
-
-
-def make_reporter(model, *, name: str = "model", quiet: bool = False, widgets: bool | None = None,
+def make_reporter(model, *, name: str = "model", quiet: bool = False,
                   sample_every: int | None = None, sample_length: int = 150,
                   temperature: float = 0.8, target_loss: float | None = None,
-                  interval: float | None = None, file=None) -> "Reporter":
-    """The right reporter for where we run: widgets in a notebook, text lines elsewhere.
+                  interval: float = 2.0, file=None) -> "Reporter":
+    """A reporter of plain lines (or a quiet one), for terminals, scripts and logs.
 
-    ``widgets=None`` decides by :func:`in_notebook` (and falls back to text when ipywidgets is
-    missing); ``interval`` is the least time between two redraws (default 0.2 s for widgets,
-    2 s for text lines). ``sample_every``: steps between preview samples; ``None`` makes five
-    previews in a run whose number of steps is known, ``0`` none.
+    ``interval``: the least time between two status lines. ``sample_every``: steps between
+    preview samples; ``None`` makes five previews in a run whose number of steps is known,
+    ``0`` none. In a notebook, :func:`charrnn_magic.notebook.progress.make_reporter` picks the
+    widgets instead.
     """
-    kwargs = dict(name=name, sample_every=sample_every, sample_length=sample_length,
-                  temperature=temperature, target_loss=target_loss, file=file)
-    if quiet:
-        return QuietReporter(model, **kwargs)
-    if widgets is None:
-        widgets = in_notebook()
-    if widgets:
-        try:
-            import ipywidgets  # noqa: F401
-        except ImportError:
-            widgets = False
-    if widgets:
-        return WidgetReporter(model, interval=0.2 if interval is None else interval, **kwargs)
-    return TextReporter(model, interval=2.0 if interval is None else interval, **kwargs)
+    kind = QuietReporter if quiet else TextReporter
+    return kind(model, name=name, sample_every=sample_every, sample_length=sample_length,
+                temperature=temperature, target_loss=target_loss, interval=interval, file=file)
 
 
 def status_parts(p) -> list[str]:
@@ -286,66 +258,3 @@ class TextReporter(Reporter):
     def _add_preview(self, step: int, text: str) -> None:
         super()._add_preview(step, text)
         self.print(f"  --- sample at step {step:,} ---", *("  | " + s for s in text.split("\n")))
-
-
-class WidgetReporter(Reporter):
-    """A progress bar, a status line, a growing loss curve and a preview, as ipywidgets."""
-
-    curve_interval = 1.0   # the SVG is the biggest message: redraw it less often
-
-    def __init__(self, model, **kwargs):
-        super().__init__(model, **kwargs)
-        import ipywidgets as W
-
-        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, description=self.name[:12],
-                                   bar_style="info", layout=W.Layout(width="320px"))
-        self.status_html = W.HTML(value="starting…")
-        self.curve = W.HTML(value="")
-        self.preview_html = W.HTML(value="")
-        self.widget = W.VBox([W.HBox([self.bar, self.status_html]), self.curve, self.preview_html])
-        self._last_curve = -float("inf")
-
-    def open(self) -> None:
-        if self.header:
-            self.status_html.value = html.escape(self.header)
-        from IPython.display import display
-        display(self.widget)
-
-    def fail(self) -> None:
-        if self.shown:
-            self.bar.bar_style = "danger"
-            self.status_html.value = "training failed (see the error below)"
-
-    def draw(self, progress) -> None:
-        fraction = self.fraction
-        self.bar.value = fraction if fraction is not None else 0.0
-        self.status_html.value = html.escape(self.status(progress))
-        now = time.perf_counter()
-        if now - self._last_curve >= self.curve_interval:
-            self._last_curve = now
-            self._draw_curve()
-
-    def _draw_curve(self) -> None:
-        from .plots import loss_curve_svg
-        self.curve.value = loss_curve_svg(getattr(self.model, "history", None), width=480,
-                                          height=180)
-
-    def _add_preview(self, step: int, text: str) -> None:
-        super()._add_preview(step, text)
-        self.preview_html.value = (
-            f"<div style='color:#666;font-size:0.9em'>sample at step {step:,}</div>"
-            f"<pre style='margin:0;white-space:pre-wrap'>{html.escape(text)}</pre>")
-
-    def finish(self, history=None) -> str:
-        self.show()
-        line = self.summary(history)
-        interrupted = history is not None and getattr(history, "interrupted", False)
-        if not interrupted:
-            self.bar.value = 1.0
-        self.bar.bar_style = "warning" if interrupted else "success"
-        self.status_html.value = html.escape(line)
-        if self.last is not None:
-            self._draw_curve()
-        # Also as plain text: it stays in the saved notebook even without the widget state.
-        self.print(line)
-        return line

@@ -5,6 +5,8 @@ gives the same ids, and emoji, accented letters and CJK are single characters, n
 """
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 
 #: How the user interfaces show characters that would otherwise be invisible.
@@ -72,6 +74,31 @@ def describe_chars(chars, limit: int = 12) -> str:
     chars = list(chars)
     shown = ", ".join(repr(c) for c in chars[:limit])
     return shown + (f" and {len(chars) - limit} more" if len(chars) > limit else "")
+
+
+def close_chars(char: str, known) -> list[str]:
+    """Characters of ``known`` a user may have meant by ``char``: other case, no accent, ASCII."""
+    ascii_like = {"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "–": "-", "—": "-",
+                  "…": ".", "\u00a0": " ", "\r": "\n", "\t": " "}
+    base = unicodedata.normalize("NFKD", char)[:1]    # 'É' -> 'E'
+    candidates = [char.lower(), char.upper(), base, base.lower(), base.upper(),
+                  ascii_like.get(char, "")]
+    out = []
+    for c in candidates:
+        if len(c) == 1 and c != char and c in known and c not in out:
+            out.append(c)
+    return out
+
+
+def describe_missing(missing, known) -> str:
+    """``'Q' (try 'q'), 'é' (try 'e')``: each unknown character and the close ones it has."""
+    parts = []
+    for c in missing[:12]:
+        close = close_chars(c, known)
+        parts.append(repr(c) + (f" (try {' or '.join(map(repr, close))})" if close else ""))
+    if len(missing) > 12:
+        parts.append(f"and {len(missing) - 12} more")
+    return ", ".join(parts)
 
 
 def _code_points(text: str) -> np.ndarray:

@@ -44,7 +44,7 @@ QUICKSTART = REPO / "demo_notebooks" / "quickstart.ipynb"
 #: Appended to the copy, and run after the slider checks: the quickstart's model (bound to
 #: ``charrnn`` by its %%charrnn_train cell) trains on in the background while the panel follows.
 BACKGROUND_CELL = """\
-from charrnn_magic.panel import train_in_background
+from charrnn_magic.notebook import train_in_background
 
 text = {text!r}
 run = train_in_background(charrnn, text, steps=100_000, sample_every=0.3)

@@ -282,11 +282,6 @@ def test_evaluate_in_nats_and_bits():
         model.evaluate("Zoo")
 
 
-def test_engine_import_does_not_pull_in_ipython():
-    code = "import sys, charrnn_magic; bad = {'IPython', 'ipywidgets'} & set(sys.modules); print(bad); assert not bad"
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
 @pytest.mark.parametrize("kwargs,match", [
     (dict(text=""), "the text is empty"),
     (dict(text="aaaaaaa"), "only one distinct character"),

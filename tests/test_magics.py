@@ -19,6 +19,7 @@ from IPython.core.error import UsageError
 from charrnn_magic import PRESETS, CharRNN
 from charrnn_magic import progress as progress_module
 from charrnn_magic.corpora import CORPORA, DEFAULT_CORPUS, load_corpus
+from charrnn_magic.notebook.widget_tools import close_tree
 
 TEXT = """the quick brown fox jumps over the lazy dog.
 pack my box with five dozen liquor jugs.
@@ -599,7 +600,7 @@ def test_background_training(ip, capsys):
     run.join()
     assert model.step == 30 and not model.is_training
     assert len(ip.run_line_magic("charrnn_sample", "-n 10 -q")) == 10
-    close_widgets(run.widget)
+    close_tree(run.widget)
 
 
 def test_panel_magic(ip):
@@ -609,17 +610,7 @@ def test_panel_magic(ip):
     assert panel.model is ip.user_ns["charrnn"]
     assert panel.temperature.value == 0.5 and panel.length.value == 40
     panel.close()
-    close_widgets(panel.widget)
-
-
-def close_widgets(widget):
-    """Close a widget tree with its layouts and styles: no comm left for shutdown to trip on."""
-    for child in getattr(widget, "children", ()):
-        close_widgets(child)
-    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
-        if part is not None:
-            part.close()
-    widget.close()
+    close_tree(panel.widget)
 
 
 def test_a_comment_after_the_options_is_ignored(ip, capsys):

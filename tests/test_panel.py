@@ -12,7 +12,7 @@ import time
 import pytest
 
 from charrnn_magic import CharRNN
-from charrnn_magic.panel import LatestOnly, SamplerPanel, sampler_panel, train_in_background
+from charrnn_magic.notebook.panel import LatestOnly, SamplerPanel, sampler_panel, train_in_background
 
 TEXT = """The quick brown fox jumps over the lazy dog.
 Pack my box with five dozen liquor jugs.
@@ -290,7 +290,7 @@ def test_an_error_during_training_is_shown_and_raised_by_join(fresh_model):
 
 
 def test_rerunning_a_cell_closes_the_panels_its_earlier_run_made(model, monkeypatch):
-    import charrnn_magic.panel as panel_module
+    import charrnn_magic.notebook.panel as panel_module
 
     origin = {"value": ("cell-a", "run-1")}
     monkeypatch.setattr(panel_module, "_cell_origin", lambda: origin["value"])

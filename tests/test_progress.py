@@ -8,9 +8,10 @@ import xml.dom.minidom
 import pytest
 
 from charrnn_magic import CharRNN
-from charrnn_magic.plots import loss_curve_svg
-from charrnn_magic.progress import (QuietReporter, TextReporter, WidgetReporter, format_duration,
-                                    in_notebook, make_reporter)
+from charrnn_magic.notebook.plots import loss_curve_svg
+from charrnn_magic.notebook.progress import WidgetReporter, make_reporter
+from charrnn_magic.notebook.widget_tools import close_tree, in_kernel
+from charrnn_magic.progress import QuietReporter, TextReporter, format_duration
 
 TEXT = "a small text to train on, with a few words in it.\n" * 12
 
@@ -82,7 +83,7 @@ def test_widget_reporter_draws_bar_status_curve_and_preview(capsys):
         assert "sample at step 20" in reporter.preview_html.value
         assert capsys.readouterr().out.splitlines()[-1] == line   # also as text, for saved notebooks
     finally:
-        close_widgets(reporter.widget)
+        close_tree(reporter.widget)
 
 
 def test_widget_bar_follows_a_target_loss():
@@ -102,25 +103,13 @@ def test_widget_bar_follows_a_target_loss():
         assert reporter.last.fraction is None
         assert 0.0 < reporter.bar.value < 1.0      # part of the way from the first loss to 0.5
     finally:
-        close_widgets(reporter.widget)
-
-
-def close_widgets(widget):
-    for child in getattr(widget, "children", ()):
-        close_widgets(child)
-    layout = getattr(widget, "layout", None)
-    widget.close()
-    if layout is not None:
-        layout.close()
-    style = getattr(widget, "style", None)
-    if style is not None:
-        style.close()
+        close_tree(reporter.widget)
 
 
 def test_format_duration_and_environment():
     assert [format_duration(s) for s in (None, 0.04, 4.12, 42, 185, 3725)] == [
         "?", "0.0 s", "4.1 s", "42 s", "3 min 05 s", "1 h 02 min"]
-    assert in_notebook() is False     # pytest is not a kernel
+    assert in_kernel() is False     # pytest is not a kernel
 
 
 def test_loss_curve_svg():

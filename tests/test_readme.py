@@ -185,7 +185,7 @@ def test_every_magic_option_is_documented(ip):
 
 
 def test_every_setting_the_readme_names_is_configurable():
-    from charrnn_magic.magics import CharRNNMagics
+    from charrnn_magic.notebook.magics import CharRNNMagics
 
     traits = set(CharRNNMagics.class_traits(config=True))
     named = set(re.findall(r"CharRNNMagics\.(\w+)", README))

@@ -2,7 +2,7 @@
 
 ::
 
-    from charrnn_magic.panel import train_in_background
+    from charrnn_magic.notebook import train_in_background
     run = train_in_background(model, text, steps=5000)   # returns at once
     run                      # last expression of a cell: progress bar, loss curve, Stop button
     model.panel()            # in another cell: the samples improve while you watch
@@ -36,7 +36,8 @@ import weakref
 import ipywidgets as W
 
 from .plots import loss_curve_svg
-from .progress import format_duration, status_parts
+from ..progress import format_duration, status_parts
+from .widget_tools import close_tree
 
 __all__ = ["BackgroundTraining", "train_in_background", "watch_training"]
 
@@ -120,7 +121,7 @@ class BackgroundTraining:
             # Failed before the first step (bad arguments, already training): say so here. A
             # later error, even a quick one, belongs to the run: the dashboard and join() show it.
             self._ui_done.set()
-            _close_tree(self.widget)                    # never shown: free its widgets
+            close_tree(self.widget)                    # never shown: free its widgets
             raise self.error
         self._ui = threading.Thread(target=self._ui_loop, daemon=True, name="charrnn-dashboard")
         self._ui.start()
@@ -233,13 +234,3 @@ class BackgroundTraining:
         self._draw_progress()
         self.info.value = (("stopped" if stopped else f"done ({reason})") + " · "
                            + self.info.value.replace(" · stopping…", ""))
-
-
-def _close_tree(widget) -> None:
-    """Close a widget and everything inside it (``Widget.close_all`` would close *every* widget)."""
-    for child in getattr(widget, "children", ()):
-        _close_tree(child)
-    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
-        if part is not None:                           # layouts and styles are widgets too
-            part.close()
-    widget.close()

@@ -32,13 +32,15 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, argument_group, kwds, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
-from . import PRESETS, CharRNN, TrainingDiverged
-from .corpora import CORPORA, DEFAULT_CORPUS, load_corpus
-from .magic_utils import (Sample, SampleList, describe_missing, fit_to_text, is_model,
-                          looks_numeric, mark_printed, number_in, one_of, option_of, parse_char,
-                          read_text_file, split_line, unescape, whole_number)
+from ..charrnn import PRESETS, CharRNN
+from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
+from ..defaults import fit_to_text
+from ..train import TrainingDiverged
+from ..vocab import Vocab, describe_chars, describe_missing
+from .display import Sample, SampleList, mark_printed
+from .options import (looks_numeric, number_in, one_of, option_of, parse_char, read_text_file,
+                      split_line, unescape, whole_number)
 from .progress import make_reporter
-from .vocab import Vocab, describe_chars
 
 __all__ = ["CharRNNMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -748,6 +750,12 @@ class CharRNNMagics(Magics):
         if trained and not model.is_trained:
             raise UsageError(f"{name!r} is not trained yet: train it with %%charrnn_train {name}")
         return name, model
+
+
+def is_model(obj) -> bool:
+    """A CharRNN, also one made before an autoreload replaced the class."""
+    return isinstance(obj, CharRNN) or (
+        type(obj).__name__ == "CharRNN" and type(obj).__module__.startswith("charrnn_magic"))
 
 
 # ==================================================================== extension entry points

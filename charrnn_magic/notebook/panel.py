@@ -2,7 +2,7 @@
 
 ::
 
-    panel = model.panel()          # or: from charrnn_magic.panel import sampler_panel
+    panel = model.panel()          # or: from charrnn_magic.notebook import sampler_panel
     panel                          # last expression of a cell: the panel shows up
 
 Controls (each is an attribute, so code can drive the panel too: ``panel.temperature.value = 0.5``):
@@ -63,8 +63,8 @@ import weakref
 
 import ipywidgets as W
 
-from .background import (BackgroundTraining, _close_tree, train_in_background,
-                         watch_training)
+from .background import BackgroundTraining, train_in_background, watch_training
+from .widget_tools import close_tree, in_kernel
 
 __all__ = ["SamplerPanel", "sampler_panel", "train_in_background", "BackgroundTraining",
            "LatestOnly", "heatmap_html"]
@@ -112,7 +112,7 @@ class SamplerPanel:
         self.model = model
         lines = getattr(model, "mode", None) == "lines"
         if threaded is None:
-            threaded = _in_kernel()
+            threaded = in_kernel()
         self.threaded = bool(threaded)
         #: Set False to stop this panel from regenerating while the model trains in the background.
         self.follow_training = True
@@ -211,7 +211,7 @@ class SamplerPanel:
         self._closed = True
         if self._worker is not None:
             self._worker.close()
-        _close_tree(self.widget)
+        close_tree(self.widget)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
@@ -445,12 +445,3 @@ def _cell_origin() -> tuple[str, str] | None:
         return None
     cell_id = (parent.get("metadata") or {}).get("cellId")
     return (str(cell_id), parent["header"].get("msg_id", "")) if cell_id else None
-
-
-def _in_kernel() -> bool:
-    """True inside a Jupyter kernel (where comm messages arrive on the kernel's main thread)."""
-    try:
-        from ipykernel.kernelapp import IPKernelApp
-    except ImportError:
-        return False
-    return IPKernelApp.initialized()

@@ -1,0 +1,38 @@
+"""Training settings chosen from the text: what a short text cannot fill is made to fit."""
+from __future__ import annotations
+
+from .data import held_out_count
+
+__all__ = ["fit_to_text"]
+
+
+def fit_to_text(text: str, kw: dict, explicit: set) -> str | None:
+    """Shrink default batch size / window length (in ``kw``) that a short text cannot fill.
+
+    Presets are made for corpora of many kilobytes; a cell often holds a short poem. Settings
+    given explicitly are left alone (the engine then explains what does not fit). Returns a
+    note about what changed, or None.
+    """
+    text = text.lower() if kw.get("lower") else text
+    vf = kw.get("val_fraction", 0.1)
+    changes = []
+    if kw.get("mode", "stream") == "stream":
+        n_train = len(text) - held_out_count(len(text), vf)   # the engine holds out the tail
+        T = kw.get("seq_length", 25)
+        if "seq_length" not in explicit and 2 <= n_train - 1 < T:
+            changes.append(f"window {n_train - 1} instead of {T}")
+            T = kw["seq_length"] = n_train - 1
+        B, most = kw.get("batch_size", 1), (n_train - 1) // T
+        if "batch_size" not in explicit and B > most >= 1:
+            changes.append(f"batch size {most} instead of {B}")
+            kw["batch_size"] = most
+    else:
+        n_lines = sum(1 for line in text.split("\n") if line)
+        n_train = n_lines - held_out_count(n_lines, vf)
+        B = kw.get("batch_size", 32)
+        if "batch_size" not in explicit and B > n_train >= 1:
+            changes.append(f"batch size {n_train} instead of {B}")
+            kw["batch_size"] = n_train
+    if changes:
+        return f"(the text is short: {' and '.join(changes)})"
+    return None
