@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: The data modes, each with what it means (``fit(mode=...)``; the magics' ``--mode`` help).
+MODES = {"stream": "one long text (the default)",
+         "lines": "each line is one example (names, titles, ...)"}
+
 
 def held_out_count(n: int, val_fraction: float) -> int:
     """How many of ``n`` characters (stream mode) or lines (lines mode) validation takes."""

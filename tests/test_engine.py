@@ -503,12 +503,15 @@ def test_training_falls_back_to_a_thread_when_no_worker_process_can_start(monkey
 def test_two_workers_are_chosen_for_big_steps_and_for_smaller_ones_with_a_child_process():
     gru = CharRNN(cell="gru", hidden_size=128, layers=2)          # 3.1 M multiply-adds at batch 32
     gru.fit(POEM, steps=1, batch_size=4, seq_length=5)
-    assert gru._training_workers(32) == 2 and gru._training_workers(1) == 1
+    assert gru._workers().count(gru._net, 32) == 2 and gru._workers().count(gru._net, 1) == 1
     gru.worker_process = False                                     # a thread pays only from 8 M
-    assert gru._training_workers(32) == 1
+    assert gru._workers().count(gru._net, 32) == 1
     classic = CharRNN()                                            # RNN 100: 0.3 M
     classic.fit(POEM, steps=1, batch_size=4, seq_length=5)
-    assert classic._training_workers(32) == 1
+    assert classic._workers().count(classic._net, 32) == 1
+    classic.workers = 2                                            # asked for: two, batch allowing
+    assert classic._workers().count(classic._net, 32) == 2
+    assert classic._workers().count(classic._net, 1) == 1
 
 
 def threading_names():
