@@ -291,8 +291,12 @@ class CharRNN:
 
     def sample_stream(self, length: int = 200, temperature: float = 1.0, prime=None, seed_char=None,
                       top_k=None, top_p=None, stop=LINE_END, seed=None):
-        """Like ``sample``, but a generator that yields each character as it is produced."""
+        """Like ``sample``, but a generator that yields each character as it is produced (the
+        arguments are checked at the call, before the first character)."""
         plan = self._sample_plan(length, temperature, prime, seed_char, top_k, top_p, stop, 1, seed)
+        return self._stream(plan)
+
+    def _stream(self, plan):
         seed_char = plan.pop("seed_char")
         chars = self.vocab.chars
         if seed_char is not None:

@@ -1,4 +1,5 @@
 """The engine as a user meets it through ``CharRNN``: learning, sampling, stop rules, safety."""
+import inspect
 import math
 import os
 import subprocess
@@ -335,6 +336,70 @@ def trained():
 def test_bad_sampling_input_is_refused(trained, kwargs, match):
     with pytest.raises(ValueError, match=match):
         trained.sample(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def lower_cased():
+    model = CharRNN(hidden_size=16)
+    model.fit(POEM, steps=5, seq_length=5, lower=True, seed=1)
+    return model
+
+
+BAD_SAMPLING_ARGUMENTS = [
+    (dict(prime=123), r"^prime must be a str, not int$"),
+    (dict(prime=b"Hop"), r"^prime must be a str, not bytes$"),
+    (dict(seed_char=5), r"^seed_char=5 must be exactly one character$"),
+    (dict(seed_char=""), r"^seed_char='' must be exactly one character$"),
+    (dict(seed_char=["H"]), r"^seed_char=\['H'\] must be exactly one character$"),
+    (dict(stop=5), r"^stop=5 must be one character or None$"),
+    (dict(stop="ab"), r"^stop='ab' must be one character or None$"),
+    (dict(stop=...), r"^stop=Ellipsis must be one character or None$"),
+    (dict(stop="Z"), r"^stop has character\(s\) outside the model's vocabulary: 'Z'"),
+    (dict(prime="Hop", seed_char="H"), r"^give either prime or seed_char, not both$"),
+    (dict(length="10"), r"^length='10' is out of range"),
+    (dict(length=2.5), r"^length=2.5 is out of range"),
+    (dict(count=0), r"^count=0 is out of range"),
+    (dict(top_k=1.5), r"^top_k=1.5 is out of range"),
+    (dict(top_p=True), r"^top_p=True is out of range"),
+    (dict(top_p=1.5), r"^top_p=1.5 is out of range"),
+    (dict(temperature="hot"), r"^temperature='hot' is out of range"),
+    (dict(temperature=math.nan), r"^temperature=nan is out of range"),
+    (dict(seed=-1), r"^seed=-1 is out of range"),
+    (dict(seed="1"), r"^seed='1' is out of range"),
+]
+
+
+@pytest.mark.parametrize("method,kwargs,match", [
+    (method, kwargs, match) for method in ("sample", "sample_with_probs", "sample_stream")
+    for kwargs, match in BAD_SAMPLING_ARGUMENTS if not (method == "sample_stream" and "count" in kwargs)])
+def test_every_bad_sampling_argument_is_a_one_line_value_error(trained, lower_cased, method,
+                                                               kwargs, match):
+    for model in (trained, lower_cased):        # a lower-cased model lower-cases after the checks
+        with pytest.raises(ValueError, match=match) as caught:
+            getattr(model, method)(**kwargs)     # sample_stream: at the call, not the first next()
+        assert "\n" not in str(caught.value)
+
+
+def test_the_default_stop_is_a_named_rule(trained):
+    from charrnn_magic.charrnn import LINE_END
+
+    assert repr(LINE_END) == "<the end of the line in lines mode, none in stream mode>"
+    assert inspect.signature(CharRNN.sample).parameters["stop"].default is LINE_END
+    assert trained.sample(80, seed=2, stop=LINE_END) == trained.sample(80, seed=2, stop=None)
+    lines = CharRNN(hidden_size=8)
+    lines.fit("\n".join(["abba", "baba", "abab", "bbaa"] * 5), steps=3, mode="lines", batch_size=4, seed=0)
+    for seed in range(5):
+        assert "\n" not in lines.sample(100, seed=seed)                # stopped at the line's end
+        assert lines.sample(100, seed=seed, stop=LINE_END) == lines.sample(100, seed=seed)
+
+
+def test_probabilities_of_an_empty_sample(trained):
+    text, probs = trained.sample_with_probs(0)
+    assert text == "" and probs.shape == (0,)
+    text, probs = trained.sample_with_probs(1, seed_char="H")
+    assert text == "H" and probs.shape == (1,) and np.isnan(probs[0])
+    texts, probs = trained.sample_with_probs(0, count=2)
+    assert texts == ["", ""] and [p.shape for p in probs] == [(0,), (0,)]
 
 
 def test_new_characters_on_continued_training_are_named(trained):
