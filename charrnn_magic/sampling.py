@@ -92,11 +92,11 @@ def decode(steps, vocab, count: int, *, with_probs: bool, seed_char, drop_stop_i
     character, else Nones."""
     V, n = len(vocab), len(steps)
     # (n, count) -> (count, n); concatenate is ten times faster than stack for many tiny arrays.
-    ids = np.concatenate([s[0] if with_probs else s for s in steps] or [np.zeros(0, int)])
+    ids = np.concatenate([out[0] if with_probs else out for out in steps] or [np.zeros(0, int)])
     ids = ids.reshape(n, count).T
     probs = None
     if with_probs:
-        probs = np.concatenate([s[1] for s in steps] or [np.zeros(0)]).reshape(n, count).T
+        probs = np.concatenate([out[1] for out in steps] or [np.zeros(0)]).reshape(n, count).T
     lookup = np.array(vocab.chars + [""])              # id -1 (after a stop) decodes to ""
     texts, out_probs = [], []
     for row, prow in zip(ids, probs if with_probs else ids):

@@ -68,7 +68,7 @@ def resolve(given: dict, previous: dict) -> dict:
     if new_optimizer and given["lr"] is None:
         settings["lr"] = None                   # a new optimiser starts from its own default rate
     if settings["batch_size"] is None:
-        settings["batch_size"] = 32 if settings["mode"] == "lines" else 1
+        settings["batch_size"] = default_batch_size(settings["mode"])
     if settings["lr"] is None:
         settings["lr"] = DEFAULT_LR[settings["optimizer"]]
     check_int("seq_length", settings["seq_length"], 1)
@@ -83,6 +83,12 @@ def resolve(given: dict, previous: dict) -> dict:
     for key in ("clip", "lr", "val_fraction"):
         settings[key] = float(settings[key])
     return settings
+
+
+def default_batch_size(mode: str) -> int:
+    """The batch size of a first fit that names none: 1 in stream mode (the classic), 32 in lines
+    mode."""
+    return 32 if mode == "lines" else 1
 
 
 def check_choice(name, value, choices, what="is not supported"):
