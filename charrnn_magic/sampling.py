@@ -166,7 +166,7 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
         # The head's bias plus this block's Gumbel noise: one (n, count, V) array.
         head_bias = np.broadcast_to(by, (n, count, V)) if greedy else gumbel_noise(rng, (n, count, V), net.dtype) + by
         for bias in head_bias:
-            # One sample: a plain index gives a view (0.2 µs); a fancy index copies (2 µs).
+            # One sample: a plain index gives a view, ten times cheaper than a fancy index's copy.
             x = embed[ids[0]] if single else embed[ids]              # (G,) or (count, G)
             h = cell0.step(x, state0, p0, scratch0)
             for cell, p, st, sc, xu in upper:
@@ -201,10 +201,10 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
 
 
 def gumbel_noise(rng, shape, dtype) -> np.ndarray:
-    """Standard Gumbel noise ``-log(-log(U))``, drawn and computed in the model's dtype: in float32
-    a block of 256 x 65 took 0.05-0.09 ms here against 0.28-0.43 ms for ``rng.gumbel`` (float64
-    and a cast), a seventh of the time of a 1000-character sample. U = 0 (chance 2**-24 in
-    float32) gives -inf: that character is not drawn at that step."""
+    """Standard Gumbel noise ``-log(-log(U))``, drawn and computed in the model's dtype, which is
+    several times faster than ``rng.gumbel`` (float64, then a cast; figures in
+    ``benchmarks/README.md``). U = 0 (chance 2**-24 in float32) gives -inf: that character is not
+    drawn at that step."""
     g = rng.random(shape, dtype=dtype)
     with np.errstate(divide="ignore"):
         np.log(g, out=g)

@@ -31,8 +31,8 @@ TRAIN_DEFAULTS = {
 PRESETS = {
     "tiny": dict(cell="rnn", hidden_size=64, layers=1, dropout=0.0,
                  seq_length=25, batch_size=16, optimizer="adagrad", lr=0.1),
-    # GRUs learned several times faster than LSTMs of the same size here (tinyshakespeare:
-    # validation 1.88 after 34 s, where an LSTM 2x256 was still near 3.3), and cost 3/4 as much.
+    # GRUs learned several times faster than LSTMs of the same size here, and cost 3/4 as much
+    # (the figures are in benchmarks/README.md).
     "default": dict(cell="gru", hidden_size=128, layers=2, dropout=0.1,
                     seq_length=50, batch_size=32, optimizer="adam", lr=0.004, clip=1.0,
                     clip_mode="norm", lr_schedule="cosine"),

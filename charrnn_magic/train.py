@@ -221,8 +221,8 @@ class HalvesInParallel:
 
     def split(self, update) -> None:
         """Run ``update(part)`` for the two halves of the flat weight range, one per thread: the
-        gradient merge and the optimiser step are element-wise, and one core alone took 9 % of an
-        LSTM 2x256 window over them (Adam 2.8 ms; 0.9 ms as two halves)."""
+        gradient merge and the optimiser step are element-wise, and took a noticeable share of a
+        big window on one core (figures in ``benchmarks/README.md``)."""
         pending = self.pool.submit(update, self.parts[0])
         update(self.parts[1])
         pending.result()
