@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint, sampling
-from .data import line_spans
+from .data import encode_text, evaluation_text
 from .memory import keep_freed_memory
 from .model import Network
 from .optim import OPTIMIZERS
 from .sampling import LINE_END, generate
 from .settings import (ARCH_KEYS, PRESETS, TRAIN_DEFAULTS, check_architecture, check_int,
-                       check_number, resolve)
+                       check_stop_rules, resolve)
 from .threads import blas_threads
 from .train import History, StopRules, TrainingSession, Workers, mean_loss, run
-from .vocab import Vocab, describe_chars
+from .vocab import Vocab
 
 __all__ = ["CharRNN", "PRESETS", "ARCH_KEYS", "LINE_END"]
 
@@ -176,12 +176,11 @@ class CharRNN:
             raise RuntimeError("this model is already training (in another thread): stop that run "
                                "first, or train a copy")
         try:
-            session = self._prepare(
+            session, rules = self._prepare(
                 text, steps, epochs, minutes, target_loss, mode=mode, seq_length=seq_length,
                 batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, clip_mode=clip_mode,
                 val_fraction=val_fraction, lower=lower, lr_schedule=lr_schedule, seed=seed,
                 eval_every=eval_every)
-            rules = StopRules(steps=session.run_steps, minutes=minutes, target_loss=target_loss)
             if self.reuse_memory:
                 keep_freed_memory()
             with blas_threads(self.blas_threads):
@@ -197,33 +196,19 @@ class CharRNN:
                        self.thread_workers_from_macs)
 
     def _prepare(self, text, steps, epochs, minutes, target_loss, *, eval_every, seed, **given):
-        """Check everything, then set up vocabulary, weights and data; nothing changes on error."""
+        """Check everything, then set up vocabulary, weights and data; nothing changes on error.
+        Returns the attached ``TrainingSession`` and the ``StopRules``."""
         if not isinstance(text, str):
             raise ValueError(f"text must be a str, not {type(text).__name__}")
-        check_int("steps", steps, 1, optional=True)
-        check_number("epochs", epochs, optional=True)
-        check_number("minutes", minutes, optional=True)
-        check_number("target_loss", target_loss, optional=True)
+        check_stop_rules(steps, epochs, minutes, target_loss)
         check_int("eval_every", eval_every, 1, optional=True)
         check_int("seed", seed, 0, optional=True)
         settings = resolve(given, self._settings or {**TRAIN_DEFAULTS, **self._fit_defaults})
         mode = settings["mode"]
-        if settings["lower"]:
-            text = text.lower()
-        if not text:
-            raise ValueError("the text is empty: give some text to train on")
-        if self.vocab is None:
-            vocab = Vocab.from_text(text + ("\n" if mode == "lines" else ""))
-        else:
-            vocab = self.vocab
-            if self._settings.get("mode") not in (None, mode):
-                raise ValueError(f"this model was trained in {self._settings['mode']} mode; it "
-                                 f"cannot continue in {mode} mode: train a new model for that")
-        ids = vocab.encode(text)              # names any character outside the vocabulary
-        if len(vocab) < 2 or (mode == "stream" and ids.min() == ids.max()):
-            raise ValueError(f"the text has only one distinct character "
-                             f"({describe_chars(text[:1])}): a model needs text with at least two "
-                             "different characters")
+        if self._settings.get("mode") not in (None, mode):
+            raise ValueError(f"this model was trained in {self._settings['mode']} mode; it "
+                             f"cannot continue in {mode} mode: train a new model for that")
+        vocab, ids = encode_text(text.lower() if settings["lower"] else text, self.vocab, mode)
         # The seed is settled first: it also picks the validation lines, which must stay the
         # same when training continues. A continued fit carries on with the model's own seed.
         if self._net is None:
@@ -232,10 +217,8 @@ class CharRNN:
         else:
             settings["seed"] = self._settings["seed"]
         session = TrainingSession(vocab, ids, settings)
-        if steps is None and epochs is None and minutes is None and target_loss is None:
-            steps = 1000
-        session.run_steps = steps if epochs is None else (
-            min(steps or math.inf, max(1, round(epochs * session.batches.batches_per_epoch))))
+        rules = StopRules.of_fit(steps, epochs, minutes, target_loss,
+                                 session.batches.batches_per_epoch)
 
         # Everything is valid: from here on the model changes.
         if self._net is None:
@@ -253,7 +236,7 @@ class CharRNN:
         self._position = session.attach(net=self._net, optimizer=self._optimizer, rng=self._rng,
                                         lock=self._lock, history=self.history, step=self.step,
                                         position=self._position, on_step=self._count_step)
-        return session
+        return session, rules
 
     def _count_step(self, step: int):
         self.step = step
@@ -336,15 +319,7 @@ class CharRNN:
             raise ValueError("the model is not trained yet: call fit(text) first")
         if self._settings.get("lower"):
             text = text.lower()
-        ids = self.vocab.encode(text)                  # names any character it does not know
-        newline = self.vocab.chars.index("\n") if "\n" in self.vocab else None
-        spans = None
-        if self.mode == "lines":
-            spans = line_spans(ids, newline)
-            if not len(spans[0]):
-                raise ValueError("the text has no non-empty lines to evaluate")
-        elif len(ids) < 2:
-            raise ValueError("the text is too short to evaluate: give at least two characters")
+        ids, newline, spans = evaluation_text(text, self.vocab, self.mode)
         with self._lock, blas_threads(self.blas_threads):
             return float(mean_loss(self._net, ids, self.mode, newline, spans))
 

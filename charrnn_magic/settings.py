@@ -58,6 +58,14 @@ def check_architecture(cell, hidden_size, layers, dropout, dtype) -> str:
     return dtype_name
 
 
+def check_stop_rules(steps, epochs, minutes, target_loss):
+    """``fit``'s stop rules: whole steps, positive epochs, minutes and target loss, or None."""
+    check_int("steps", steps, 1, optional=True)
+    check_number("epochs", epochs, optional=True)
+    check_number("minutes", minutes, optional=True)
+    check_number("target_loss", target_loss, optional=True)
+
+
 def resolve(given: dict, previous: dict) -> dict:
     """The training settings of a fit, checked: each one ``given``, else as ``previous`` had it
     (the last fit's settings, or on a first fit the defaults and the preset's)."""

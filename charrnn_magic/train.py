@@ -68,9 +68,22 @@ class History:
 
 @dataclass
 class StopRules:
+    """When a run ends: after ``steps``, after ``minutes``, or at a smoothed ``target_loss``,
+    whichever comes first."""
+
     steps: int | None = None
     minutes: float | None = None
     target_loss: float | None = None
+
+    @classmethod
+    def of_fit(cls, steps, epochs, minutes, target_loss, batches_per_epoch: int) -> "StopRules":
+        """The rules of ``fit``'s arguments (checked already): ``epochs`` become steps (the fewer
+        of the two when both are given); none at all means 1000 steps."""
+        if steps is None and epochs is None and minutes is None and target_loss is None:
+            steps = 1000
+        if epochs is not None:
+            steps = min(steps or math.inf, max(1, round(epochs * batches_per_epoch)))
+        return cls(steps=steps, minutes=minutes, target_loss=target_loss)
 
 
 @dataclass
@@ -136,7 +149,6 @@ class TrainingSession:
         digest = hashlib.sha1(ids.tobytes()).hexdigest()[:16]
         self.key = (f"{self.mode}:{settings['batch_size']}:{settings['seq_length']}:"
                     f"{settings['val_fraction']}:{digest}")
-        self.run_steps = None
         self.net = self.optimizer = self.rng = self.lock = self.history = self.position = None
         self.step, self.on_step = 0, None
 
