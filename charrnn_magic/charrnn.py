@@ -1,14 +1,15 @@
 """``CharRNN``: the one object users (and the notebook front ends) train, sample, evaluate and save.
 
     >>> from charrnn_magic import CharRNN
-    >>> model = CharRNN(cell="lstm", hidden_size=128, layers=2)     # or CharRNN() for the classic
-    >>> history = model.fit(text, steps=2000, seed=1)       # or minutes=, epochs=, target_loss=
+    >>> model = CharRNN(cell="lstm", hidden_size=128, layers=2)   # or CharRNN(): the classic
+    >>> history = model.fit(text, steps=2000, seed=1)     # or minutes=, epochs=, target_loss=
     >>> model.sample(length=200, temperature=0.8, prime="ROMEO:")
-    >>> model.evaluate(other_text)                                  # mean nats per character
+    >>> model.evaluate(other_text)                                # mean nats per character
     >>> model.save("shakespeare.safetensors"); CharRNN.load("shakespeare.safetensors")
 
-A facade: it holds a model's parts and hands them to the modules that do the work (``settings``
-checks, ``train`` trains, ``sampling`` samples, ``checkpoint`` stores).
+A facade: it holds a model's parts and hands them to the modules that do the work: ``settings``
+checks the settings, ``data`` cuts the text, ``train`` trains, ``sampling`` samples,
+``checkpoint`` stores.
 """
 from __future__ import annotations
 

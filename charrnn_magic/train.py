@@ -1,5 +1,9 @@
 """The training loop: stop rules, validation, progress callbacks, and safety.
 
+``run`` trains a ``TrainingSession``: one fit call's data and read position, and the network,
+optimiser and the rest that a model hands over to it explicitly. ``Workers`` decides how many
+workers share each batch; ``HalvesInParallel`` runs a batch as two halves side by side.
+
 Safety means: Ctrl-C (or a ``KeyboardInterrupt`` from a callback) ends training between steps with
 every finished step kept; a non-finite loss or gradient stops training *before* the update that
 would spoil the weights, so the model keeps the last finite weights.
