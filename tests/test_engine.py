@@ -594,6 +594,36 @@ def test_a_lower_cased_model_lower_cases_primes_and_seed_characters():
     assert model.evaluate("QUICK FOX") == pytest.approx(model.evaluate("quick fox"))
 
 
+def test_the_training_loop_runs_on_what_it_is_handed_without_a_model():
+    """train.run needs no CharRNN: given the parts explicitly it trains the same weights."""
+    import threading
+
+    from charrnn_magic.model import Network
+    from charrnn_magic.optim import OPTIMIZERS
+    from charrnn_magic.settings import TRAIN_DEFAULTS, resolve
+    from charrnn_magic.train import History, StopRules, TrainingSession, run
+    from charrnn_magic.vocab import Vocab
+
+    model = CharRNN(hidden_size=8)
+    model.fit(POEM, steps=6, seq_length=5, seed=3)
+
+    settings = resolve({**{k: None for k in TRAIN_DEFAULTS}, "seq_length": 5}, TRAIN_DEFAULTS)
+    settings["seed"] = 3
+    vocab = Vocab.from_text(POEM)
+    rng = np.random.default_rng(3)
+    net = Network("rnn", len(vocab), 8, 1)
+    net.init_weights(rng)
+    session = TrainingSession(vocab, vocab.encode(POEM), settings)
+    history, steps = History(), []
+    session.attach(net=net, optimizer=OPTIMIZERS["adagrad"](net.size, net.dtype, settings["lr"]),
+                   rng=rng, lock=threading.Lock(), history=history, step=0, position=None,
+                   on_step=steps.append)
+    run(session, StopRules(steps=6))
+    assert steps == [1, 2, 3, 4, 5, 6] and history.step == steps
+    assert np.array_equal(net.flat, model._net.flat)
+    assert history.loss == model.history.loss
+
+
 def test_continued_lines_training_keeps_its_validation_lines(monkeypatch):
     import charrnn_magic.charrnn as engine
 
