@@ -12,6 +12,43 @@ from __future__ import annotations
 
 import numpy as np
 
+from .vocab import Vocab, describe_chars
+
+#: The data modes, each with what it means (``fit(mode=...)``; the magics' ``--mode`` help).
+MODES = {"stream": "one long text (the default)",
+         "lines": "each line is one example (names, titles, ...)"}
+
+
+def encode_text(text: str, vocab: Vocab | None, mode: str):
+    """(vocabulary, ids) of a training text: ``vocab`` when given (a ValueError names any
+    character outside it), else one made from the text. A ValueError also says when the text
+    is empty or has fewer than two different characters."""
+    if not text:
+        raise ValueError("the text is empty: give some text to train on")
+    if vocab is None:
+        vocab = Vocab.from_text(text + ("\n" if mode == "lines" else ""))
+    ids = vocab.encode(text)
+    if len(vocab) < 2 or (mode == "stream" and ids.min() == ids.max()):
+        raise ValueError(f"the text has only one distinct character "
+                         f"({describe_chars(text[:1])}): a model needs text with at least two "
+                         "different characters")
+    return vocab, ids
+
+
+def evaluation_text(text: str, vocab: Vocab, mode: str):
+    """(ids, newline id, line spans or None) of a text to evaluate, for ``train.mean_loss``; a
+    ValueError names any character outside ``vocab``, or says the text is too short."""
+    ids = vocab.encode(text)
+    newline = vocab.chars.index("\n") if "\n" in vocab else None
+    spans = None
+    if mode == "lines":
+        spans = line_spans(ids, newline)
+        if not len(spans[0]):
+            raise ValueError("the text has no non-empty lines to evaluate")
+    elif len(ids) < 2:
+        raise ValueError("the text is too short to evaluate: give at least two characters")
+    return ids, newline, spans
+
 
 def held_out_count(n: int, val_fraction: float) -> int:
     """How many of ``n`` characters (stream mode) or lines (lines mode) validation takes."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .data import held_out_count
+from .settings import TRAIN_DEFAULTS, default_batch_size
 
 __all__ = ["fit_to_text"]
 
@@ -14,22 +15,24 @@ def fit_to_text(text: str, kw: dict, explicit: set) -> str | None:
     note about what changed, or None.
     """
     text = text.lower() if kw.get("lower") else text
-    vf = kw.get("val_fraction", 0.1)
+    val_fraction = kw.get("val_fraction", TRAIN_DEFAULTS["val_fraction"])
+    mode = kw.get("mode", TRAIN_DEFAULTS["mode"])
     changes = []
-    if kw.get("mode", "stream") == "stream":
-        n_train = len(text) - held_out_count(len(text), vf)   # the engine holds out the tail
-        T = kw.get("seq_length", 25)
+    if mode == "stream":
+        # The engine holds out the tail.
+        n_train = len(text) - held_out_count(len(text), val_fraction)
+        T = kw.get("seq_length", TRAIN_DEFAULTS["seq_length"])
         if "seq_length" not in explicit and 2 <= n_train - 1 < T:
             changes.append(f"window {n_train - 1} instead of {T}")
             T = kw["seq_length"] = n_train - 1
-        B, most = kw.get("batch_size", 1), (n_train - 1) // T
+        B, most = kw.get("batch_size", default_batch_size(mode)), (n_train - 1) // T
         if "batch_size" not in explicit and B > most >= 1:
             changes.append(f"batch size {most} instead of {B}")
             kw["batch_size"] = most
     else:
         n_lines = sum(1 for line in text.split("\n") if line)
-        n_train = n_lines - held_out_count(n_lines, vf)
-        B = kw.get("batch_size", 32)
+        n_train = n_lines - held_out_count(n_lines, val_fraction)
+        B = kw.get("batch_size", default_batch_size(mode))
         if "batch_size" not in explicit and B > n_train >= 1:
             changes.append(f"batch size {n_train} instead of {B}")
             kw["batch_size"] = n_train

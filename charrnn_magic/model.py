@@ -15,6 +15,9 @@ import numpy as np
 
 from .cells import CELLS
 
+#: The types a network's weights can have (``CharRNN(dtype=...)``); the first is the default.
+DTYPES = ("float32", "float64")
+
 
 class Network:
     def __init__(self, cell: str, vocab_size: int, hidden_size: int, layers: int,

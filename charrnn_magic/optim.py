@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_LR = {"adagrad": 0.1, "adam": 0.002, "sgd": 0.1}
+#: How ``clip_`` bounds a gradient, each with what it means.
+CLIP_MODES = {"value": "clip each element (the classic)", "norm": "clip the whole gradient's norm"}
 
 
 def clip_(grad: np.ndarray, clip: float, mode: str) -> None:
@@ -24,13 +25,18 @@ def clip_(grad: np.ndarray, clip: float, mode: str) -> None:
             grad *= clip / norm
 
 
-def whole(update) -> None:
-    """Run ``update(part)`` once, over the whole flat array."""
+def whole_range(update) -> None:
+    """Run ``update(part)`` once, with ``part`` the whole flat array (the serial ``split`` of
+    ``Optimizer.step``)."""
     update(slice(None))
 
 
 class Optimizer:
+    """One optimiser: ``name`` (what ``fit(optimizer=...)`` calls it), ``default_lr`` (the rate a
+    first fit uses when ``lr`` is not given) and the rule ``update``."""
+
     name = ""
+    default_lr: float
 
     def __init__(self, size: int, dtype, lr: float):
         self.lr = lr
@@ -40,7 +46,7 @@ class Optimizer:
 
     slots: tuple = ()
 
-    def step(self, params: np.ndarray, grad: np.ndarray, split=whole) -> None:
+    def step(self, params: np.ndarray, grad: np.ndarray, split=whole_range) -> None:
         """One update of the flat ``params`` from ``grad``. Every rule here is element-wise, so
         ``split(update)`` may call ``update(part)`` for slices that together cover the arrays, on
         several threads at once (``train.HalvesInParallel.split``): the result is the same."""
@@ -63,7 +69,7 @@ class Optimizer:
 class Adagrad(Optimizer):
     """Per-weight step lr / sqrt(sum of squared gradients), as in min-char-rnn."""
 
-    name, slots = "adagrad", ("sum_sq",)
+    name, slots, default_lr = "adagrad", ("sum_sq",), 0.1
 
     def update(self, params, grad, state, tmp, lr):
         mem = state["sum_sq"]
@@ -79,7 +85,7 @@ class Adagrad(Optimizer):
 class Adam(Optimizer):
     """Adam (β1 0.9, β2 0.999) with bias correction."""
 
-    name, slots = "adam", ("m", "v")
+    name, slots, default_lr = "adam", ("m", "v"), 0.002
     beta1, beta2, eps = 0.9, 0.999, 1e-8
 
     def step_size(self):
@@ -103,11 +109,16 @@ class Adam(Optimizer):
 
 
 class SGD(Optimizer):
-    name = "sgd"
+    """Plain gradient descent: each step lr times the gradient."""
+
+    name, default_lr = "sgd", 0.1
 
     def update(self, params, grad, state, tmp, lr):
         np.multiply(grad, lr, out=tmp)
         params -= tmp
 
 
+#: The optimisers ``fit`` accepts, by name: adding one here is all it takes.
 OPTIMIZERS = {cls.name: cls for cls in (Adagrad, Adam, SGD)}
+#: The learning rate each optimiser starts from when ``lr`` is not given.
+DEFAULT_LR = {name: cls.default_lr for name, cls in OPTIMIZERS.items()}

@@ -1,5 +1,8 @@
 """Generating text: temperature, top-k / top-p, priming, stop characters, many samples at once.
 
+``plan`` checks the arguments of ``CharRNN.sample`` (and its siblings) and turns them into
+``generate``'s; ``generate`` yields the sampled ids step by step; ``decode`` turns them into texts.
+
 Sampling uses the Gumbel-max trick: ``argmax(logits / T + g)`` with standard Gumbel noise ``g`` is an
 exact draw from ``softmax(logits / T)``. The noise for a block of steps is drawn in one call, and
 ``1 / T`` is folded into the output weights once, so a step costs two matrix-vector products, a
@@ -9,7 +12,113 @@ from __future__ import annotations
 
 import numpy as np
 
+from .settings import check_int, check_number
+from .vocab import describe_chars
+
 _BLOCK = 256  # steps of Gumbel noise drawn at a time
+
+
+class _Default:
+    """A default argument that stands for a rule rather than a value; its repr says which, so
+    ``help(CharRNN.sample)`` reads ``stop=<the end of the line in lines mode, ...>``."""
+
+    def __init__(self, meaning: str):
+        self.meaning = meaning
+
+    def __repr__(self) -> str:
+        return f"<{self.meaning}>"
+
+
+#: The default ``stop`` of sampling: a lines-mode model stops at the end of its line (the
+#: newline is not kept), a stream-mode model does not stop before ``length``.
+LINE_END = _Default("the end of the line in lines mode, none in stream mode")
+
+
+def plan(vocab, net, flat, *, lines: bool, lower: bool, length, temperature, prime, seed_char,
+         top_k, top_p, stop, count, seed) -> dict:
+    """Check the sampling arguments (a ValueError names the first wrong one) and turn them into
+    ``generate``'s keyword arguments, plus ``seed_char`` (lower-cased for a ``lower`` model).
+
+    vocab, net: the model's; flat: a private copy of its weights; lines: a lines-mode model.
+    """
+    check_int("length", length, 0)
+    check_int("count", count, 1)
+    check_int("top_k", top_k, 1, optional=True)
+    check_int("seed", seed, 0, optional=True)
+    check_number("temperature", temperature, minimum=0, what="0 (greedy) or more, such as 0.8")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, (int, float))
+                              or not 0 < top_p <= 1):
+        raise ValueError(f"top_p={top_p!r} is out of range: use a number above 0 and at most 1")
+    if prime is not None and not isinstance(prime, str):
+        raise ValueError(f"prime must be a str, not {type(prime).__name__}")
+    if seed_char is not None and not isinstance(seed_char, str):
+        raise ValueError(f"seed_char={seed_char!r} must be exactly one character")
+    if stop is not LINE_END and stop is not None and not (isinstance(stop, str) and len(stop) == 1):
+        raise ValueError(f"stop={stop!r} must be one character or None")
+    if prime is not None and seed_char is not None:
+        raise ValueError("give either prime or seed_char, not both")
+    if lower:
+        prime = prime.lower() if prime else prime
+        seed_char = seed_char.lower() if seed_char else seed_char
+    if seed_char is not None:
+        if len(seed_char) != 1:
+            raise ValueError(f"seed_char={seed_char!r} must be exactly one character")
+        _check_known(vocab, seed_char, "seed_char")
+    if prime is not None:
+        _check_known(vocab, prime, "prime")
+    if stop is LINE_END:
+        stop = "\n" if lines else None
+    if stop is not None:
+        _check_known(vocab, stop, "stop")
+    newline = vocab.chars.index("\n") if "\n" in vocab else None
+    start_text = prime or seed_char or ""
+    context = list(vocab.encode(start_text)) if start_text else []
+    if lines or not context:
+        space = vocab.chars.index(" ") if " " in vocab else 0
+        default = newline if newline is not None else space
+        context = [default] + context
+    if seed_char is not None:
+        length -= 1
+    return dict(seed_char=seed_char, net=net, flat=flat, start_ids=context, length=max(0, length),
+                temperature=float(temperature), top_k=top_k, top_p=top_p,
+                stop_id=None if stop is None else vocab.chars.index(stop), count=count,
+                rng=np.random.default_rng(seed))
+
+
+def decode(steps, vocab, count: int, *, with_probs: bool, seed_char, drop_stop_id):
+    """(texts, probs) of ``count`` samples from ``generate``'s steps: each text up to its stop
+    (``drop_stop_id``, when given, is left out at the end: a lines-mode model's newline), after
+    ``seed_char`` when given; probs (with ``with_probs``) one array per text, NaN for the seed
+    character, else Nones."""
+    V, n = len(vocab), len(steps)
+    # (n, count) -> (count, n); concatenate is ten times faster than stack for many tiny arrays.
+    ids = np.concatenate([out[0] if with_probs else out for out in steps] or [np.zeros(0, int)])
+    ids = ids.reshape(n, count).T
+    probs = None
+    if with_probs:
+        probs = np.concatenate([out[1] for out in steps] or [np.zeros(0)]).reshape(n, count).T
+    lookup = np.array(vocab.chars + [""])              # id -1 (after a stop) decodes to ""
+    texts, out_probs = [], []
+    for row, prow in zip(ids, probs if with_probs else ids):
+        n = len(row) if not (row < 0).any() else int(np.argmax(row < 0))
+        if drop_stop_id is not None and n and row[n - 1] == drop_stop_id:
+            n -= 1
+        text = "".join(lookup[np.where(row[:n] < 0, V, row[:n])])
+        p = prow[:n].astype(float) if with_probs else None
+        if seed_char is not None:
+            text = seed_char + text
+            if with_probs:
+                p = np.concatenate(([np.nan], p))
+        texts.append(text)
+        out_probs.append(p)
+    return texts, out_probs
+
+
+def _check_known(vocab, text: str, what: str):
+    missing = vocab.missing(text)
+    if missing:
+        raise ValueError(f"{what} has character(s) outside the model's vocabulary: "
+                         f"{describe_chars(missing)}; use characters the model was trained on")
 
 
 def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p=None,
@@ -57,7 +166,7 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
         # The head's bias plus this block's Gumbel noise: one (n, count, V) array.
         head_bias = np.broadcast_to(by, (n, count, V)) if greedy else gumbel_noise(rng, (n, count, V), net.dtype) + by
         for bias in head_bias:
-            # One sample: a plain index gives a view (0.2 µs); a fancy index copies (2 µs).
+            # One sample: a plain index gives a view, ten times cheaper than a fancy index's copy.
             x = embed[ids[0]] if single else embed[ids]              # (G,) or (count, G)
             h = cell0.step(x, state0, p0, scratch0)
             for cell, p, st, sc, xu in upper:
@@ -92,10 +201,10 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
 
 
 def gumbel_noise(rng, shape, dtype) -> np.ndarray:
-    """Standard Gumbel noise ``-log(-log(U))``, drawn and computed in the model's dtype: in float32
-    a block of 256 x 65 took 0.05-0.09 ms here against 0.28-0.43 ms for ``rng.gumbel`` (float64
-    and a cast), a seventh of the time of a 1000-character sample. U = 0 (chance 2**-24 in
-    float32) gives -inf: that character is not drawn at that step."""
+    """Standard Gumbel noise ``-log(-log(U))``, drawn and computed in the model's dtype, which is
+    several times faster than ``rng.gumbel`` (float64, then a cast; figures in
+    ``benchmarks/README.md``). U = 0 (chance 2**-24 in float32) gives -inf: that character is not
+    drawn at that step."""
     g = rng.random(shape, dtype=dtype)
     with np.errstate(divide="ignore"):
         np.log(g, out=g)

@@ -1,5 +1,9 @@
 """The training loop: stop rules, validation, progress callbacks, and safety.
 
+``run`` trains a ``TrainingSession``: one fit call's data and read position, and the network,
+optimiser and the rest that a model hands over to it explicitly. ``Workers`` decides how many
+workers share each batch; ``HalvesInParallel`` runs a batch as two halves side by side.
+
 Safety means: Ctrl-C (or a ``KeyboardInterrupt`` from a callback) ends training between steps with
 every finished step kept; a non-finite loss or gradient stops training *before* the update that
 would spoil the weights, so the model keeps the last finite weights.
@@ -7,7 +11,9 @@ would spoil the weights, so the model keeps the last finite weights.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
+import os
 import signal
 import threading
 import time
@@ -15,8 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import LineBatches
-from .optim import clip_, whole
+from .data import LineBatches, StreamBatches, line_spans, split_lines, split_stream
+from .optim import clip_, whole_range
+
+#: The learning-rate schedules, each with what it means (see ``cosine_factor``).
+LR_SCHEDULES = {"constant": "keep the rate (the default)",
+                "cosine": "lower the rate along half a cosine to 2% of lr by the end of the run"}
 
 
 class TrainingDiverged(ValueError):
@@ -62,9 +72,131 @@ class History:
 
 @dataclass
 class StopRules:
+    """When a run ends: after ``steps``, after ``minutes``, or at a smoothed ``target_loss``,
+    whichever comes first."""
+
     steps: int | None = None
     minutes: float | None = None
     target_loss: float | None = None
+
+    @classmethod
+    def of_fit(cls, steps, epochs, minutes, target_loss, batches_per_epoch: int) -> "StopRules":
+        """The rules of ``fit``'s arguments (checked already): ``epochs`` become steps (the fewer
+        of the two when both are given); none at all means 1000 steps."""
+        if steps is None and epochs is None and minutes is None and target_loss is None:
+            steps = 1000
+        if epochs is not None:
+            steps = min(steps or math.inf, max(1, round(epochs * batches_per_epoch)))
+        return cls(steps=steps, minutes=minutes, target_loss=target_loss)
+
+
+@dataclass
+class Workers:
+    """How many workers share each training batch (the ``CharRNN`` knobs of the same names).
+
+    ``requested``: 1 or 2, or None to decide by size: two when one step's recurrent products
+    (batch x hidden x gates*hidden x layers multiply-adds) reach ``from_macs`` with the second
+    worker in a child process (``process``, POSIX only), or ``thread_from_macs`` with it in a
+    thread, and the machine has two cores.
+    """
+
+    requested: int | None
+    process: bool
+    from_macs: int
+    thread_from_macs: int
+
+    def count(self, net, batch_size: int) -> int:
+        if self.requested is not None:
+            return self.requested if batch_size >= 2 else 1
+        H = net.hidden_size
+        macs = batch_size * H * net.cells[0].gates * H * len(net.cells)
+        if hasattr(os, "sched_getaffinity"):
+            cores = len(os.sched_getaffinity(0))
+        else:
+            cores = os.cpu_count() or 1
+        process = self.process and os.name == "posix"
+        threshold = self.from_macs if process else self.thread_from_macs
+        return 2 if batch_size >= 2 and cores >= 2 and macs >= threshold else 1
+
+
+class TrainingSession:
+    """One fit call: its data, what it trains, and where in the data training reads next.
+
+    It is made in two steps, so that a mistake changes nothing. ``TrainingSession(vocab, ids,
+    settings)`` cuts the text into batches and a validation part, raising ValueError for what
+    does not fit (in stream mode it settles ``settings["seq_length"]``). ``attach`` then hands
+    over what training changes: the network, its optimiser, the random generator (dropout masks,
+    the order of the lines), the lock held while the weights change, the history, the step count
+    and the read position.
+
+    The read position stays with the model so that a later fit on the same text and settings,
+    or a saved and loaded model, carries on exactly where this one stopped: which epoch and
+    batch, the hidden state each stream carries (stream mode), the shuffled order of the lines
+    (lines mode).
+    """
+
+    def __init__(self, vocab, ids, settings: dict):
+        self.settings, self.mode = settings, settings["mode"]
+        self.newline = vocab.chars.index("\n") if "\n" in vocab else None
+        self.val_spans = None
+        if self.mode == "stream":
+            train, val = split_stream(ids, settings["val_fraction"])
+            self.val_ids = val if len(val) >= 2 else None
+            self.batches = StreamBatches(train, settings["batch_size"], settings["seq_length"])
+            settings["seq_length"] = self.batches.seq_length
+        else:
+            starts, lengths = line_spans(ids, self.newline)
+            (ts, tl), (vs, vl) = split_lines(starts, lengths, settings["val_fraction"],
+                                             settings["seed"])
+            self.val_ids, self.val_spans = (ids if len(vs) else None), (vs, vl)
+            self.batches = LineBatches(ids, ts, tl, settings["batch_size"], self.newline)
+        digest = hashlib.sha1(ids.tobytes()).hexdigest()[:16]
+        self.key = (f"{self.mode}:{settings['batch_size']}:{settings['seq_length']}:"
+                    f"{settings['val_fraction']}:{digest}")
+        self.net = self.optimizer = self.rng = self.lock = self.history = self.position = None
+        self.step, self.on_step = 0, None
+
+    def attach(self, *, net, optimizer, rng, lock, history, step: int, position, on_step=None):
+        """Hand over what training changes; ``on_step(step)`` is called after every step with
+        the new step count. Returns the read position to keep: ``position`` when it belongs to
+        this text and these settings, else a fresh one (the start of the text)."""
+        self.net, self.optimizer, self.rng, self.lock = net, optimizer, rng, lock
+        self.history = history
+        self.step, self.on_step = step, on_step
+        if position is None or position["key"] != self.key:
+            position = {"key": self.key, "epoch": 0, "index": None, "state": None, "order": None}
+        self.position = position
+        return position
+
+    def next_batch(self):
+        pos, net = self.position, self.net
+        if pos["index"] is None or pos["index"] >= self.batches.batches_per_epoch:
+            pos["epoch"] += pos["index"] is not None
+            pos["index"] = 0
+            if self.mode == "stream":
+                pos["state"] = net.initial_state(self.batches.batch_size)     # reset at the wrap
+            else:
+                pos["order"] = self.batches.epoch_order(self.rng)
+        if self.mode == "stream":
+            return (*self.batches.batch(pos["index"]), pos["state"])
+        fresh = net.initial_state(self.batches.batch_size)
+        return (*self.batches.batch(pos["index"], pos["order"]), fresh)
+
+    def advance(self, new_state):
+        pos = self.position
+        pos["index"] += 1
+        if self.mode == "stream":
+            pos["state"] = new_state
+
+    def count_step(self):
+        self.step += 1
+        if self.on_step is not None:
+            self.on_step(self.step)
+
+    def validation_loss(self):
+        if self.val_ids is None:
+            return None
+        return float(mean_loss(self.net, self.val_ids, self.mode, self.newline, self.val_spans))
 
 
 class SmoothedLoss:
@@ -105,8 +237,8 @@ class HalvesInParallel:
 
     def split(self, update) -> None:
         """Run ``update(part)`` for the two halves of the flat weight range, one per thread: the
-        gradient merge and the optimiser step are element-wise, and one core alone took 9 % of an
-        LSTM 2x256 window over them (Adam 2.8 ms; 0.9 ms as two halves)."""
+        gradient merge and the optimiser step are element-wise, and took a noticeable share of a
+        big window on one core (figures in ``benchmarks/README.md``)."""
         pending = self.pool.submit(update, self.parts[0])
         update(self.parts[1])
         pending.result()
@@ -148,17 +280,21 @@ class HalvesInParallel:
         self.pool.shutdown(wait=True)
 
 
-def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every=None,
-        keep_best=False, lr_schedule=None, workers=1, worker_process=True) -> History:
-    """Train ``session`` (a ``charrnn.TrainingSession``) until a stop rule fires; ``workers`` 2
-    computes each batch as two halves in parallel (see ``HalvesInParallel``), the second in a
-    child process when ``worker_process``."""
-    model = session.model
-    net, opt, history = model._net, model._optimizer, model.history
-    settings = model._settings
-    clip, clip_mode = settings["clip"], settings["clip_mode"]
-    dropout_rng = model._rng if net.dropout else None
+def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_event=None,
+        eval_every=None, keep_best=False, workers: "Workers | None" = None,
+        reuse_memory=True) -> History:
+    """Train ``session`` (attached: see ``TrainingSession.attach``) until a stop rule fires.
+
+    ``workers`` decides how many workers share each batch (see ``Workers``; None: one); with two,
+    each batch is computed as two halves in parallel (``HalvesInParallel``).
+    """
+    net, opt, history, lock = session.net, session.optimizer, session.history, session.lock
+    settings = session.settings
+    clip, clip_mode, lr_schedule = settings["clip"], settings["clip_mode"], settings["lr_schedule"]
+    dropout_rng = session.rng if net.dropout else None
     batches_per_epoch = session.batches.batches_per_epoch
+    n_workers = workers.count(net, session.batches.batch_size) if workers is not None else 1
+    worker_process = workers is not None and workers.process
 
     run_steps = rules.steps
     budget = rules.minutes * 60.0 if rules.minutes else None
@@ -178,13 +314,13 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
         nonlocal val_loss, best_val, best_weights
         val_loss = session.validation_loss()
         if val_loss is not None:
-            history.val_step.append(model.step)
+            history.val_step.append(session.step)
             history.val_loss.append(val_loss)
             if keep_best and val_loss < best_val:
                 best_val, best_weights = val_loss, net.flat.copy()
         return val_loss is not None
 
-    parallel = HalvesInParallel(net, worker_process, model.reuse_memory) if workers == 2 else None
+    parallel = HalvesInParallel(net, worker_process, reuse_memory) if n_workers == 2 else None
     batch_loss = parallel.loss if parallel else net.loss
     try:
         # Overflow in a diverging run is detected and reported below, not warned about by NumPy.
@@ -206,20 +342,20 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
                 loss_sum, new_state = batch_loss(X, Y, mask, state, rng=dropout_rng)
                 n_chars = X.size if mask is None else int(mask.sum())
                 if not math.isfinite(loss_sum):
-                    raise _diverged(model, f"the loss became {loss_sum}")
+                    raise _diverged(session, f"the loss became {loss_sum}")
                 if not math.isfinite(float(net.grad.sum())):
-                    raise _diverged(model, "the gradients became infinite or NaN")
+                    raise _diverged(session, "the gradients became infinite or NaN")
                 clip_(net.grad, clip, clip_mode)
                 if lr_schedule == "cosine" and (run_steps or budget):
                     opt.lr = base_lr * cosine_factor(_done_fraction(run_step, run_steps, elapsed, budget))
-                with model._lock:
-                    opt.step(net.flat, net.grad, parallel.split if parallel else whole)
+                with lock:
+                    opt.step(net.flat, net.grad, parallel.split if parallel else whole_range)
                 session.advance(new_state)
-                model.step += 1
+                session.count_step()
                 run_step += 1
                 chars += n_chars
                 loss = smooth.update(loss_sum / n_chars)
-                history.step.append(model.step)
+                history.step.append(session.step)
                 history.loss.append(loss)
 
                 now = time.perf_counter()
@@ -230,7 +366,7 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
                 if due:
                     last_eval = time.perf_counter()
                 if callback is not None:
-                    callback(_progress(model, run_step, run_steps, budget, batches_per_epoch,
+                    callback(_progress(session.step, run_step, run_steps, budget, batches_per_epoch,
                                        loss, val_loss, validated, chars, elapsed))
                 if rules.target_loss is not None and loss <= rules.target_loss:
                     reason = "target_loss"
@@ -244,15 +380,15 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
         if parallel:
             parallel.close()
 
-    if run_step and (not history.val_step or history.val_step[-1] != model.step):
+    if run_step and (not history.val_step or history.val_step[-1] != session.step):
         try:
             validate()
         except KeyboardInterrupt:             # a second Ctrl-C: skip the last validation only
             pass
     if keep_best and best_weights is not None and best_val < (history.last_val_loss or math.inf):
-        with model._lock:
+        with lock:
             net.flat[:] = best_weights
-        history.val_step.append(model.step)
+        history.val_step.append(session.step)
         history.val_loss.append(best_val)
     if stop_event is not None and reason == "stopped":
         history.interrupted = True
@@ -271,14 +407,14 @@ def _done_fraction(run_step, run_steps, elapsed, budget) -> float:
     return max(by_steps, by_time)
 
 
-def _diverged(model, what: str) -> TrainingDiverged:
-    lr = model._settings["lr"]
+def _diverged(session, what: str) -> TrainingDiverged:
+    lr, step = session.settings["lr"], session.step
     return TrainingDiverged(
-        f"training diverged at step {model.step + 1}: {what}. The weights of step {model.step} were "
+        f"training diverged at step {step + 1}: {what}. The weights of step {step} were "
         f"kept; lower the learning rate (now {lr:g}) or clip the gradients (clip=5)")
 
 
-def _progress(model, run_step, run_steps, budget, batches_per_epoch, loss, val_loss, validated,
+def _progress(step, run_step, run_steps, budget, batches_per_epoch, loss, val_loss, validated,
               chars, elapsed) -> Progress:
     rate = chars / elapsed if elapsed > 0 else 0.0
     fraction = eta = None
@@ -289,7 +425,7 @@ def _progress(model, run_step, run_steps, budget, batches_per_epoch, loss, val_l
         by_time = min(1.0, elapsed / budget)
         if fraction is None or by_time > fraction:
             fraction, eta = by_time, max(0.0, budget - elapsed)
-    return Progress(step=model.step, run_step=run_step, run_steps=run_steps,
+    return Progress(step=step, run_step=run_step, run_steps=run_steps,
                     epoch=run_step / batches_per_epoch, loss=loss, val_loss=val_loss,
                     validated=validated, chars_per_sec=rate, elapsed=elapsed, eta=eta,
                     fraction=fraction)

@@ -1,4 +1,5 @@
 """The engine as a user meets it through ``CharRNN``: learning, sampling, stop rules, safety."""
+import inspect
 import math
 import os
 import subprocess
@@ -337,6 +338,70 @@ def test_bad_sampling_input_is_refused(trained, kwargs, match):
         trained.sample(**kwargs)
 
 
+@pytest.fixture(scope="module")
+def lower_cased():
+    model = CharRNN(hidden_size=16)
+    model.fit(POEM, steps=5, seq_length=5, lower=True, seed=1)
+    return model
+
+
+BAD_SAMPLING_ARGUMENTS = [
+    (dict(prime=123), r"^prime must be a str, not int$"),
+    (dict(prime=b"Hop"), r"^prime must be a str, not bytes$"),
+    (dict(seed_char=5), r"^seed_char=5 must be exactly one character$"),
+    (dict(seed_char=""), r"^seed_char='' must be exactly one character$"),
+    (dict(seed_char=["H"]), r"^seed_char=\['H'\] must be exactly one character$"),
+    (dict(stop=5), r"^stop=5 must be one character or None$"),
+    (dict(stop="ab"), r"^stop='ab' must be one character or None$"),
+    (dict(stop=...), r"^stop=Ellipsis must be one character or None$"),
+    (dict(stop="Z"), r"^stop has character\(s\) outside the model's vocabulary: 'Z'"),
+    (dict(prime="Hop", seed_char="H"), r"^give either prime or seed_char, not both$"),
+    (dict(length="10"), r"^length='10' is out of range"),
+    (dict(length=2.5), r"^length=2.5 is out of range"),
+    (dict(count=0), r"^count=0 is out of range"),
+    (dict(top_k=1.5), r"^top_k=1.5 is out of range"),
+    (dict(top_p=True), r"^top_p=True is out of range"),
+    (dict(top_p=1.5), r"^top_p=1.5 is out of range"),
+    (dict(temperature="hot"), r"^temperature='hot' is out of range"),
+    (dict(temperature=math.nan), r"^temperature=nan is out of range"),
+    (dict(seed=-1), r"^seed=-1 is out of range"),
+    (dict(seed="1"), r"^seed='1' is out of range"),
+]
+
+
+@pytest.mark.parametrize("method,kwargs,match", [
+    (method, kwargs, match) for method in ("sample", "sample_with_probs", "sample_stream")
+    for kwargs, match in BAD_SAMPLING_ARGUMENTS if not (method == "sample_stream" and "count" in kwargs)])
+def test_every_bad_sampling_argument_is_a_one_line_value_error(trained, lower_cased, method,
+                                                               kwargs, match):
+    for model in (trained, lower_cased):        # a lower-cased model lower-cases after the checks
+        with pytest.raises(ValueError, match=match) as caught:
+            getattr(model, method)(**kwargs)     # sample_stream: at the call, not the first next()
+        assert "\n" not in str(caught.value)
+
+
+def test_the_default_stop_is_a_named_rule(trained):
+    from charrnn_magic.charrnn import LINE_END
+
+    assert repr(LINE_END) == "<the end of the line in lines mode, none in stream mode>"
+    assert inspect.signature(CharRNN.sample).parameters["stop"].default is LINE_END
+    assert trained.sample(80, seed=2, stop=LINE_END) == trained.sample(80, seed=2, stop=None)
+    lines = CharRNN(hidden_size=8)
+    lines.fit("\n".join(["abba", "baba", "abab", "bbaa"] * 5), steps=3, mode="lines", batch_size=4, seed=0)
+    for seed in range(5):
+        assert "\n" not in lines.sample(100, seed=seed)                # stopped at the line's end
+        assert lines.sample(100, seed=seed, stop=LINE_END) == lines.sample(100, seed=seed)
+
+
+def test_probabilities_of_an_empty_sample(trained):
+    text, probs = trained.sample_with_probs(0)
+    assert text == "" and probs.shape == (0,)
+    text, probs = trained.sample_with_probs(1, seed_char="H")
+    assert text == "H" and probs.shape == (1,) and np.isnan(probs[0])
+    texts, probs = trained.sample_with_probs(0, count=2)
+    assert texts == ["", ""] and [p.shape for p in probs] == [(0,), (0,)]
+
+
 def test_new_characters_on_continued_training_are_named(trained):
     step = trained.step
     with pytest.raises(ValueError, match=r"outside the model's vocabulary: 'Z'"):
@@ -503,12 +568,15 @@ def test_training_falls_back_to_a_thread_when_no_worker_process_can_start(monkey
 def test_two_workers_are_chosen_for_big_steps_and_for_smaller_ones_with_a_child_process():
     gru = CharRNN(cell="gru", hidden_size=128, layers=2)          # 3.1 M multiply-adds at batch 32
     gru.fit(POEM, steps=1, batch_size=4, seq_length=5)
-    assert gru._training_workers(32) == 2 and gru._training_workers(1) == 1
+    assert gru._workers().count(gru._net, 32) == 2 and gru._workers().count(gru._net, 1) == 1
     gru.worker_process = False                                     # a thread pays only from 8 M
-    assert gru._training_workers(32) == 1
+    assert gru._workers().count(gru._net, 32) == 1
     classic = CharRNN()                                            # RNN 100: 0.3 M
     classic.fit(POEM, steps=1, batch_size=4, seq_length=5)
-    assert classic._training_workers(32) == 1
+    assert classic._workers().count(classic._net, 32) == 1
+    classic.workers = 2                                            # asked for: two, batch allowing
+    assert classic._workers().count(classic._net, 32) == 2
+    assert classic._workers().count(classic._net, 1) == 1
 
 
 def threading_names():
@@ -524,6 +592,36 @@ def test_a_lower_cased_model_lower_cases_primes_and_seed_characters():
     assert "".join(model.sample_stream(10, seed_char="Q", seed=1)) == model.sample(10, seed_char="Q", seed=1)
     assert isinstance(model.sample(10, prime="QUICK", seed=1), str)
     assert model.evaluate("QUICK FOX") == pytest.approx(model.evaluate("quick fox"))
+
+
+def test_the_training_loop_runs_on_what_it_is_handed_without_a_model():
+    """train.run needs no CharRNN: given the parts explicitly it trains the same weights."""
+    import threading
+
+    from charrnn_magic.model import Network
+    from charrnn_magic.optim import OPTIMIZERS
+    from charrnn_magic.settings import TRAIN_DEFAULTS, resolve
+    from charrnn_magic.train import History, StopRules, TrainingSession, run
+    from charrnn_magic.vocab import Vocab
+
+    model = CharRNN(hidden_size=8)
+    model.fit(POEM, steps=6, seq_length=5, seed=3)
+
+    settings = resolve({**{k: None for k in TRAIN_DEFAULTS}, "seq_length": 5}, TRAIN_DEFAULTS)
+    settings["seed"] = 3
+    vocab = Vocab.from_text(POEM)
+    rng = np.random.default_rng(3)
+    net = Network("rnn", len(vocab), 8, 1)
+    net.init_weights(rng)
+    session = TrainingSession(vocab, vocab.encode(POEM), settings)
+    history, steps = History(), []
+    session.attach(net=net, optimizer=OPTIMIZERS["adagrad"](net.size, net.dtype, settings["lr"]),
+                   rng=rng, lock=threading.Lock(), history=history, step=0, position=None,
+                   on_step=steps.append)
+    run(session, StopRules(steps=6))
+    assert steps == [1, 2, 3, 4, 5, 6] and history.step == steps
+    assert np.array_equal(net.flat, model._net.flat)
+    assert history.loss == model.history.loss
 
 
 def test_continued_lines_training_keeps_its_validation_lines(monkeypatch):

@@ -335,6 +335,31 @@ def test_option_mistakes(ip):
     assert "charrnn" not in ip.user_ns
 
 
+def test_every_choice_of_the_engine_is_an_option_and_a_setting(ip):
+    """The magics offer exactly the engine's cells, modes, dtypes, optimisers, clip modes and
+    schedules, in their options, their help and their %config traits: one source for each."""
+    from charrnn_magic.cells import CELLS
+    from charrnn_magic.data import MODES
+    from charrnn_magic.model import DTYPES
+    from charrnn_magic.notebook.magics import CharRNNMagics
+    from charrnn_magic.optim import CLIP_MODES, OPTIMIZERS
+    from charrnn_magic.train import LR_SCHEDULES
+
+    parser = ip.magics_manager.registry["CharRNNMagics"].magics["line"]["charrnn_train"].parser
+    actions = {a.dest: a for a in parser._actions}
+    traits = CharRNNMagics.class_traits()
+    for key, choices in [("cell", CELLS), ("mode", MODES), ("dtype", DTYPES),
+                         ("optimizer", OPTIMIZERS), ("clip_mode", CLIP_MODES),
+                         ("lr_schedule", LR_SCHEDULES)]:
+        assert traits[key].values == list(choices), key
+        for choice in choices:
+            assert actions[key].type(choice.upper()) == choice
+            assert re.search(rf"\b{choice}\b", actions[key].help), (key, choice)
+        with pytest.raises(Exception, match="use one of " + ", ".join(choices)):
+            actions[key].type("no-such-choice")
+    assert "2%" in parser.format_help()                 # the schedule's help, %-escaped once
+
+
 def test_mistakes_never_destroy_a_trained_model(ip, capsys):
     train(ip, "--quiet")
     model = ip.user_ns["charrnn"]

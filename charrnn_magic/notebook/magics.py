@@ -32,20 +32,23 @@ from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, argument_group, kwds, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 
-from ..charrnn import PRESETS, CharRNN
+from ..cells import CELLS
+from ..charrnn import CharRNN
 from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
+from ..data import MODES
 from ..defaults import fit_to_text
-from ..train import TrainingDiverged
+from ..model import DTYPES
+from ..optim import CLIP_MODES, OPTIMIZERS
+from ..settings import ARCH_KEYS, PRESETS
+from ..train import LR_SCHEDULES, TrainingDiverged
 from ..vocab import Vocab, describe_chars, describe_missing
 from .display import Sample, SampleList, mark_printed
-from .options import (looks_numeric, number_in, one_of, option_of, parse_char, read_text_file,
-                      split_line, unescape, whole_number)
+from .options import (described, listed, looks_numeric, number_in, one_of, option_of, parse_char,
+                      read_text_file, split_line, unescape, whole_number)
 from .progress import make_reporter
 
 __all__ = ["CharRNNMagics", "load_ipython_extension", "unload_ipython_extension"]
 
-#: Constructor settings: fixed once a model exists.
-ARCH_KEYS = ("cell", "hidden_size", "layers", "dropout", "dtype")
 #: fit settings that a preset or a %config default may provide.
 TRAIN_KEYS = ("mode", "seq_length", "batch_size", "optimizer", "lr", "clip", "clip_mode",
               "val_fraction", "eval_every", "lr_schedule")
@@ -72,23 +75,23 @@ class CharRNNMagics(Magics):
         f"Preset for new models ({', '.join(PRESETS)}), filling the settings that are not "
         "given as options or configured here. None: the engine's own defaults "
         "(the classic vanilla RNN, hidden 100).")).tag(config=True)
-    cell = _from_preset(CaselessStrEnum, ["rnn", "lstm", "gru"], what="Cell of new models",
+    cell = _from_preset(CaselessStrEnum, list(CELLS), what="Cell of new models",
                         option="--cell")
     hidden_size = _from_preset(Int, what="Hidden units per layer", option="--hidden")
     layers = _from_preset(Int, what="Stacked recurrent layers", option="--layers")
     dropout = _from_preset(Float, what="Dropout between layers", option="--dropout")
-    dtype = _from_preset(CaselessStrEnum, ["float32", "float64"], what="Type of the weights",
+    dtype = _from_preset(CaselessStrEnum, list(DTYPES), what="Type of the weights",
                          option="--dtype")
-    mode = _from_preset(CaselessStrEnum, ["stream", "lines"], what="Data mode", option="--mode")
+    mode = _from_preset(CaselessStrEnum, list(MODES), what="Data mode", option="--mode")
     seq_length = _from_preset(Int, what="Characters per window", option="--seq-length")
     batch_size = _from_preset(Int, what="Sequences per step", option="--batch-size")
-    optimizer = _from_preset(CaselessStrEnum, ["adagrad", "adam", "sgd"], what="Optimizer",
+    optimizer = _from_preset(CaselessStrEnum, list(OPTIMIZERS), what="Optimizer",
                              option="--optimizer")
     lr = _from_preset(Float, what="Learning rate", option="--lr")
     clip = _from_preset(Float, what="Gradient clipping bound, 0 = off", option="--clip")
-    clip_mode = _from_preset(CaselessStrEnum, ["value", "norm"],
+    clip_mode = _from_preset(CaselessStrEnum, list(CLIP_MODES),
                              what="Clip each value or the global norm", option="--clip-mode")
-    lr_schedule = _from_preset(CaselessStrEnum, ["constant", "cosine"],
+    lr_schedule = _from_preset(CaselessStrEnum, list(LR_SCHEDULES),
                                what="Learning-rate schedule", option="--lr-schedule")
     val_fraction = _from_preset(Float, what="Share of the text held out",
                                 option="--val-fraction")
@@ -127,19 +130,17 @@ class CharRNNMagics(Magics):
     @argument("--list-corpora", action="store_true", help="List the built-in texts and stop.")
     @argument("--lower", action="store_true", default=None,
               help="Lower-case the text (and later primes) first.")
-    @argument("--mode", type=one_of("stream", "lines"),
-              help="stream: one long text (default); lines: each line is one example "
-                   "(names, titles, ...).")
+    @argument("--mode", type=one_of(*MODES), help=described(MODES))
     @argument_group("Model (new models only)")
     @argument("--preset", type=one_of(*PRESETS),
               help=f"Start from a preset: {', '.join(PRESETS)} (default: default).")
-    @argument("--cell", type=one_of("rnn", "lstm", "gru"), help="rnn, lstm or gru.")
+    @argument("--cell", type=one_of(*CELLS), help=listed(CELLS))
     @argument("--hidden", dest="hidden_size", type=whole_number(1), metavar="N",
               help="Hidden units per layer.")
     @argument("--layers", type=whole_number(1), metavar="N", help="Stacked recurrent layers.")
     @argument("--dropout", type=number_in(0, 1, below=True), metavar="P",
               help="Dropout between layers, 0 to <1.")
-    @argument("--dtype", type=one_of("float32", "float64"), help="float32 (fast) or float64.")
+    @argument("--dtype", type=one_of(*DTYPES), help=listed(DTYPES, first="fast, the default"))
     @argument_group("Training")
     @argument("--resume", action="store_true",
               help="Continue training the model NAME (optimizer state kept).")
@@ -151,14 +152,12 @@ class CharRNNMagics(Magics):
               help="Stop when the smoothed loss reaches L nats/char.")
     @argument("--seq-length", type=whole_number(1), metavar="T", help="Characters per window.")
     @argument("--batch-size", type=whole_number(1), metavar="B", help="Sequences per step.")
-    @argument("--optimizer", type=one_of("adagrad", "adam", "sgd"), metavar="NAME",
-              help="adagrad, adam or sgd.")
+    @argument("--optimizer", type=one_of(*OPTIMIZERS), metavar="NAME", help=listed(OPTIMIZERS))
     @argument("--lr", type=number_in(0, above=True), metavar="RATE", help="Learning rate.")
     @argument("--clip", type=number_in(0), metavar="C", help="Gradient clipping bound (0: off).")
-    @argument("--clip-mode", type=one_of("value", "norm"), metavar="MODE",
-              help="value: clip each element; norm: the global norm.")
-    @argument("--lr-schedule", type=one_of("constant", "cosine"), metavar="KIND",
-              help="constant, or cosine: decay the rate to 2%% of --lr by the end of the run.")
+    @argument("--clip-mode", type=one_of(*CLIP_MODES), metavar="MODE", help=described(CLIP_MODES))
+    @argument("--lr-schedule", type=one_of(*LR_SCHEDULES), metavar="KIND",
+              help=described(LR_SCHEDULES))
     @argument("--val-fraction", type=number_in(0, 1, below=True), metavar="F",
               help="Share of the text held out for validation (0: none).")
     @argument("--eval-every", type=whole_number(1), metavar="N", help="Steps between validations.")

@@ -53,6 +53,21 @@ def number_in(minimum: float | None = None, maximum: float | None = None, *,
     return convert
 
 
+# -- help texts made from the engine's sets of choices (each defined once, in the engine) ------
+def listed(choices, first: str | None = None) -> str:
+    """``rnn, lstm or gru.``: the choices of an option; ``first`` says something of the first."""
+    names = list(choices)
+    if first:
+        names[0] = f"{names[0]} ({first})"
+    return (", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]) + "."
+
+
+def described(choices: dict) -> str:
+    """``stream: one long text; lines: ...``: each choice with its meaning (argparse-safe)."""
+    text = "; ".join(f"{name}: {meaning}" for name, meaning in choices.items()) + "."
+    return text.replace("%", "%%")
+
+
 def one_of(*choices: str):
     def convert(text: str) -> str:
         value = text.strip().lower()
