@@ -340,7 +340,8 @@ def saturation_svg(saturations, width: int = 720, height: int = 230) -> str:
                      f"{names.get(gate, gate)}</text>")
         parts.append(f'<rect x="{x0:.1f}" y="{top}" width="{side:.1f}" height="{side:.1f}" '
                      'fill="none" stroke="#888"/>')
-        parts.append(f'<line x1="{x0:.1f}" y1="{top + side:.1f}" x2="{x0 + side:.1f}" y2="{top}" '
+        # Every point lies on or below left + right = 1 (a unit cannot be both at once).
+        parts.append(f'<line x1="{x0:.1f}" y1="{top}" x2="{x0 + side:.1f}" y2="{top + side:.1f}" '
                      'stroke="#ddd"/>')
         for t in (0, 0.5, 1):
             parts.append(f'<text x="{x0 + t * side:.1f}" y="{top + side + 12:.1f}" '
