@@ -31,6 +31,7 @@ Controls (attributes):
 from __future__ import annotations
 
 import html
+import math
 import time
 
 import ipywidgets as W
@@ -113,8 +114,10 @@ class InspectorPanel:
         self.ngram = NGram(train_text, n=n, vocab=model.vocab) if train_text is not None else None
         # (T,) n-gram loss minus RNN loss for each character (NaN for the first).
         self.advantage = None
-        if self.ngram is not None and len(tr) > 1:
-            self.advantage = np.concatenate(([np.nan], self.ngram.loss(tr.text) - tr.loss))
+        if self.ngram is not None:
+            self.advantage = np.full(len(tr), np.nan)
+            if len(tr) > 1:
+                self.advantage[1:] = self.ngram.loss(tr.text) - tr.loss
         self._rnn_loss = np.concatenate(([np.nan], tr.loss))                   # (T,)
         self._chars = [html.escape(_SHORT.get(c, c) if c in "\t\r" else c) for c in tr.text]
         self._top_ids, self._top_p = tr.top(5)
@@ -213,7 +216,7 @@ class InspectorPanel:
             notes = ["first character: no prediction" if x != x else
                      f"RNN {r:.2f} nats, {n}-gram {r + x:.2f} nats"
                      for x, r in zip(d.tolist(), rnn.tolist())]
-            mean = float(np.nanmean(self.advantage)) if len(self.trace) > 1 else 0.0
+            mean = float(np.nanmean(self.advantage)) if len(self.trace) > 1 else math.nan
             legend = _legend(_RED_WHITE_GREEN, [-3, 0, 3], f"n-gram loss − RNN loss (nats); "
                              f"mean {mean:+.3f}, {self.ngram.n}-gram")
         predictions = self._predictions(start)
