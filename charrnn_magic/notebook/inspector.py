@@ -38,7 +38,7 @@ import ipywidgets as W
 import numpy as np
 
 from ..ngram import NGram
-from ..trace import GATES, KINDS
+from ..trace import GATES
 from ..units import find_units, gate_saturation
 
 __all__ = ["InspectorPanel", "inspector_panel", "activation_colours", "saturation_svg"]
