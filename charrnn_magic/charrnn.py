@@ -399,6 +399,28 @@ class CharRNN:
         from .notebook.panel import sampler_panel
         return sampler_panel(self, **options)
 
+    # ------------------------------------------------------------------ looking inside
+    def trace(self, text: str, layers=None, states=None, **options):
+        """What every unit did over ``text``: a ``Trace`` with each layer's states and gates at
+        every character, the probabilities of each next character and the loss of each one
+        (see ``charrnn_magic.trace``; options ``max_chars``, ``chunk``, ``probs``)."""
+        from .trace import trace
+        return trace(self, text, layers, states, **options)
+
+    def find_units(self, text: str, features=None, top: int = 5, **options):
+        """The ``top`` units (of every layer and state) most correlated with each feature of
+        ``text``: position in the line, inside quotes, bracket depth, ... or your own (see
+        ``charrnn_magic.units.find_units``; ``options`` go to ``trace``)."""
+        from .units import find_units
+        return find_units(self.trace(text, **options), features, top)
+
+    def inspect(self, text: str, **options):
+        """A panel (ipywidgets) that colours ``text`` by any unit's activation, with the
+        model's predictions, the unit finder and gate saturation (see
+        ``charrnn_magic.notebook.inspector``); opens the notebook layer only when called."""
+        from .notebook.inspector import inspector_panel
+        return inspector_panel(self, text, **options)
+
 
 def _tensor(tensors, name, shape, path):
     if name not in tensors:

@@ -19,7 +19,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "charrnn_magic"
 FRONT_END = {"IPython", "ipywidgets", "traitlets", "ipykernel"}
 #: Where the engine may reach up, and why: a convenience method that opens the notebook layer
 #: only when a user calls it.
-ALLOWED_UPWARD = {("charrnn.py", "charrnn_magic.notebook.panel")}
+ALLOWED_UPWARD = {("charrnn.py", "charrnn_magic.notebook.panel"),
+                  ("charrnn.py", "charrnn_magic.notebook.inspector")}
 
 
 def imports(path: Path) -> set[str]:
