@@ -41,6 +41,7 @@ import math
 
 import numpy as np
 
+from .threads import blas_threads
 from .vocab import describe_chars
 
 #: The state kinds each cell has, in the order traces list them.
@@ -181,9 +182,8 @@ def trace(model, text: str, layers=None, states=None, *, max_chars: int = MAX_CH
     P = np.empty((T, V), dtype) if probs else None
     log_p = np.empty(T - 1, np.float64)                               # log p(ids[t+1])
     state = net.initial_state(1)
-    from .charrnn import _blas_threads          # one BLAS thread: these (1, H) products ran
-    # twice as fast that way here on a busy machine (see CharRNN.blas_threads)
-    with _blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
+    # One BLAS thread: these (1, H) products ran twice as fast that way on a busy machine.
+    with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
         for s in range(0, T, chunk):
             X = ids[s : s + chunk, None]                              # (n, 1)
             n = len(X)
