@@ -34,7 +34,8 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -429,26 +430,70 @@ def _check_values(meta, tensors):
 
 # ---------------------------------------------------------------------------------- writing
 def write(path, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> Path:
-    """Write a safetensors file of ``tensors`` with header ``metadata`` to ``path``, atomically:
-    the bytes go to a temporary file in the same folder, which is then renamed over the target."""
+    """Write a safetensors file of ``tensors`` with header ``metadata`` to ``path``, atomically.
+
+    The bytes go to a temporary file beside the target, are flushed to disk, and the temporary
+    file is then renamed over the target, so a crash, a full disk or a Ctrl-C at any moment leaves
+    either the old file or the new one, whole, and no temporary file. A new file gets the usual
+    permissions (0666 less the umask); a file written over keeps its permissions. A symbolic link
+    is written through: the file it points to is replaced, and the link stays.
+    """
     from safetensors.numpy import save
 
     path = Path(path)
-    if path.is_dir():
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
         raise ValueError(f"{str(path)!r} is a folder: give a file name such as model.safetensors")
-    if not path.parent.exists():
-        raise ValueError(f"cannot save to {str(path)!r}: the folder {str(path.parent)!r} "
+    if not target.parent.is_dir():
+        raise ValueError(f"cannot save to {str(path)!r}: the folder {str(target.parent)!r} "
                          "does not exist")
     blob = save(tensors, metadata=metadata)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
+    tmp = None
+    try:
+        while True:
+            tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.tmp"
+            try:
+                # "x": created here or not at all, with 0666 less the umask, like any new file.
+                f = open(tmp, "xb")
+            except FileExistsError:             # someone else's file: leave it, pick another name
+                tmp = None
+                continue
+            break
+        with f:
+            if mode is not None:
+                _chmod(f, tmp, mode)
             f.write(blob)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
+        tmp = None
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        # Whatever interrupted the save (an error, Ctrl-C): the temporary file goes. Its name
+        # is known before it is created, so an interrupt right after creating it is covered.
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
+    _sync_folder(target.parent)
     return path
+
+
+def _chmod(f, name, mode):
+    if hasattr(os, "fchmod"):
+        os.fchmod(f.fileno(), mode)
+    else:
+        os.chmod(name, mode)
+
+
+def _sync_folder(folder: Path):
+    """Make the rename itself durable (POSIX; elsewhere there is nothing to open)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
