@@ -244,6 +244,17 @@ def test_metadata_that_is_not_an_object_is_refused(saved, tmp_path, metadata, me
         CharRNN.load(bad)
 
 
+def test_deeply_nested_metadata_is_refused(saved, tmp_path):
+    """JSON nested 100,000 deep exhausts Python's recursion: a ValueError, not RecursionError."""
+    _, good = saved["stream"]
+
+    def nested(header):
+        header["__metadata__"]["charrnn_magic"] = "[" * 100_000 + "]" * 100_000
+    bad = craft(good, tmp_path / "deep.safetensors", header=nested)
+    with pytest.raises(ValueError, match="metadata is not valid JSON"):
+        CharRNN.load(bad)
+
+
 def test_charrnn_load_names_a_list_metadata(ip, saved, tmp_path):
     from IPython.core.error import UsageError
 
