@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from .cells import CELLS
+from .model import Network
 from .optim import OPTIMIZERS
 from .vocab import Vocab
 
@@ -112,23 +113,23 @@ def load_model(cls, path):
     module's docstring for what is checked. Raises ValueError for anything wrong with the file."""
     path = Path(path)
     tensors, meta = read(path)
-    config = meta["config"]
-    model = cls(**{k: config[k] for k in _ARCH_KEYS})
-    settings = {k: v for k, v in config.items() if k not in _ARCH_KEYS}
-    net = _network(model.cell, len(meta["vocab"]), model.hidden_size, model.layers,
-                   model.dropout, model.dtype)
-    for name, view in net.params.items():
-        view[...] = tensors[f"weights/{name}"]
-    opt = OPTIMIZERS[meta["optimizer"]["name"]](net.size, net.dtype, settings["lr"])
-    for name, buf in opt.state.items():
-        buf[...] = tensors[f"optimizer/{name}"]
-    opt.t = meta["optimizer"]["t"]
     rng = np.random.default_rng()
     try:
         rng.bit_generator.state = meta["rng"]
     except (ValueError, TypeError) as e:
         raise ValueError(f"{str(path)!r} is not a valid checkpoint: rng is not a random "
                          f"generator's state ({_one_line(e)[:80]})") from None
+    config = meta["config"]
+    model = cls(**{k: config[k] for k in _ARCH_KEYS})
+    settings = {k: v for k, v in config.items() if k not in _ARCH_KEYS}
+    net = Network(model.cell, len(meta["vocab"]), model.hidden_size, model.layers,
+                  model.dropout, model.dtype)
+    for name, view in net.params.items():
+        view[...] = tensors[f"weights/{name}"]
+    opt = OPTIMIZERS[meta["optimizer"]["name"]](net.size, net.dtype, settings["lr"])
+    for name, buf in opt.state.items():
+        buf[...] = tensors[f"optimizer/{name}"]
+    opt.t = meta["optimizer"]["t"]
     position = None
     if "position" in meta:
         position = {**meta["position"], "state": None, "order": tensors.get("position/order")}
@@ -146,12 +147,6 @@ def load_model(cls, path):
     h.loss, h.val_loss = tensors["history/loss"].tolist(), tensors["history/val_loss"].tolist()
     h.interrupted, h.stop_reason = meta["history"]["interrupted"], meta["history"]["stop_reason"]
     return model
-
-
-def _network(cell, vocab_size, hidden_size, layers, dropout, dtype):
-    from .model import Network
-
-    return Network(cell, vocab_size, hidden_size, layers, dropout, dtype)
 
 
 # ---------------------------------------------------------------------------------- reading
