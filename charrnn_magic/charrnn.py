@@ -33,7 +33,6 @@ from .vocab import Vocab
 
 __all__ = ["CharRNN", "PRESETS", "ARCH_KEYS", "LINE_END"]
 
-_ARCH_KEYS = ARCH_KEYS[:-1]          # without "dtype": how ``load`` spells the architecture
 
 
 class CharRNN:
@@ -331,65 +330,15 @@ class CharRNN:
     # ------------------------------------------------------------------ files
     def save(self, path) -> Path:
         """Save everything needed to sample or to resume training exactly (safetensors file,
-        written atomically: an interrupted save never destroys an existing file)."""
-        if self._net is None:
-            raise ValueError("the model is not trained yet: there is nothing to save")
-        with self._lock:
-            tensors = {f"weights/{k}": v.copy() for k, v in self._net.params.items()}
-            tensors.update({f"optimizer/{k}": v.copy() for k, v in self._optimizer.state.items()})
-            meta = {
-                "vocab": self.vocab.chars, "config": self.config(), "step": self.step,
-                "optimizer": {"name": self._optimizer.name, "t": self._optimizer.t},
-                "rng": self._rng.bit_generator.state,
-                "history": {"interrupted": self.history.interrupted, "stop_reason": self.history.stop_reason},
-            }
-            if self._position is not None:
-                pos = self._position
-                meta["position"] = {k: pos[k] for k in ("key", "epoch", "index")}
-                for l, layer_state in enumerate(pos["state"] or []):
-                    for j, a in enumerate(layer_state):
-                        tensors[f"position/state{l}.{j}"] = a
-                if pos["order"] is not None:
-                    tensors["position/order"] = pos["order"]
-        for name in ("step", "loss", "val_step", "val_loss"):
-            tensors[f"history/{name}"] = np.asarray(getattr(self.history, name), dtype=np.float64)
-        return checkpoint.write(path, tensors, meta)
+        written atomically: an interrupted save never destroys an existing file; a symbolic link
+        is written through). See ``charrnn_magic.checkpoint`` for what the file holds."""
+        return checkpoint.save_model(self, path)
 
     @classmethod
     def load(cls, path) -> "CharRNN":
-        """A model saved with ``save``; a ValueError names what is wrong with a bad file."""
-        tensors, meta = checkpoint.read(path)
-        try:
-            config = meta["config"]
-            model = cls(**{k: config[k] for k in (*_ARCH_KEYS, "dtype")})
-            model.vocab = Vocab(meta["vocab"])
-            model._settings = {k: v for k, v in config.items() if k not in (*_ARCH_KEYS, "dtype")}
-            net = Network(model.cell, len(model.vocab), model.hidden_size, model.layers, model.dropout, model.dtype)
-            for name, view in net.params.items():
-                view[...] = _tensor(tensors, f"weights/{name}", view.shape, path)
-            opt = OPTIMIZERS[meta["optimizer"]["name"]](net.size, net.dtype, model._settings["lr"])
-            for name, buf in opt.state.items():
-                buf[...] = _tensor(tensors, f"optimizer/{name}", buf.shape, path)
-            opt.t = int(meta["optimizer"]["t"])
-            model._net, model._optimizer, model.step = net, opt, int(meta["step"])
-            model._rng = np.random.default_rng()
-            model._rng.bit_generator.state = meta["rng"]
-            if "position" in meta:
-                pos = dict(meta["position"])
-                state_keys = sorted(k for k in tensors if k.startswith("position/state"))
-                pos["state"] = None
-                if state_keys:
-                    pos["state"] = [tuple(tensors[f"position/state{l}.{j}"] for j in range(c.state_size))
-                                    for l, c in enumerate(net.cells)]
-                pos["order"] = tensors.get("position/order")
-                model._position = pos
-            h = model.history
-            h.step, h.val_step = [int(x) for x in tensors["history/step"]], [int(x) for x in tensors["history/val_step"]]
-            h.loss, h.val_loss = tensors["history/loss"].tolist(), tensors["history/val_loss"].tolist()
-            h.interrupted, h.stop_reason = meta["history"]["interrupted"], meta["history"]["stop_reason"]
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"{str(path)!r} is an incomplete charrnn_magic checkpoint (missing {e})") from None
-        return model
+        """A model saved with ``save``. Every field and tensor is checked before anything is
+        built (see ``charrnn_magic.checkpoint``); a ValueError names what is wrong with a bad file."""
+        return checkpoint.load_model(cls, path)
 
     # ------------------------------------------------------------------ notebook
     def panel(self, **options):
@@ -420,13 +369,3 @@ class CharRNN:
         ``charrnn_magic.notebook.inspector``); opens the notebook layer only when called."""
         from .notebook.inspector import inspector_panel
         return inspector_panel(self, text, **options)
-
-
-def _tensor(tensors, name, shape, path):
-    if name not in tensors:
-        raise ValueError(f"{str(path)!r} is an incomplete checkpoint: tensor {name!r} is missing")
-    t = tensors[name]
-    if t.shape != tuple(shape):
-        raise ValueError(f"{str(path)!r} does not match its own configuration: tensor {name!r} has shape "
-                         f"{t.shape}, expected {tuple(shape)}")
-    return t
