@@ -9,12 +9,12 @@ that does not depend on the carried gradient is computed for all steps at once, 
 Shapes: T steps, B sequences, H hidden units, G gates (RNN 1, GRU 3, LSTM 4).
 ``XW`` is (T, B, G·H); ``Wh`` is (H, G·H); a state is a tuple of (B, H) arrays.
 Backpropagation is truncated at the window: no gradient flows into the initial state.
-Inside the loops ``np.dot`` is used rather than ``np.matmul``: for these small products its
-dispatch costs about a microsecond less per call. The exception is the LSTM's forward product
-from a padded copy of ``Wh`` (``unaliased``), which only ``np.matmul`` passes to BLAS uncopied.
-The backward loops multiply by a C-contiguous copy of ``Wh.T`` (``transposed``) rather than the
-transposed view: OpenBLAS ran (32,1024)@(1024,256) 1.75x faster that way here, for a copy made
-once per window.
+Inside the loops ``np.dot`` is used rather than ``np.matmul``: its dispatch is cheaper for these
+small products. The exception is the LSTM's forward product from a copy of ``Wh`` with padded rows
+(``padded_rows``), which only ``np.matmul`` passes to BLAS uncopied. The backward loops multiply
+by a C-contiguous copy of ``Wh.T`` (``transposed``) rather than the transposed view, which BLAS
+multiplies faster, for a copy made once per window. The measurements behind each choice are in
+benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -34,20 +34,20 @@ def padded(W: np.ndarray) -> np.ndarray:
 
 
 def transposed(W: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of ``W.T``, made from a padded copy (181 µs here for a (256, 1024)
-    float32 ``W``, against 855 µs for ``np.ascontiguousarray(W.T)``). A ``W`` whose rows are
-    padded already (``padded``) is used as it is."""
+    """A C-contiguous copy of ``W.T``, made from a padded copy: copying down the columns of rows
+    4 KiB long is slow for the same cache-set reason (see ``padded``). A ``W`` whose rows are
+    padded already is used as it is."""
     already_padded = W.strides[0] != W.shape[1] * W.itemsize
     if already_padded or W.nbytes < 65536:    # small enough to stay in cache either way
         return np.ascontiguousarray(W.T)
     return np.ascontiguousarray(padded(W).T)
 
 
-def unaliased(W: np.ndarray) -> np.ndarray:
-    """``W`` for the step products ``h @ W`` of a window: a padded copy when its rows are a
-    multiple of 4 KiB (an LSTM with H = 256), else ``W`` itself. OpenBLAS ran (16,256)@(256,1024)
-    in 175 µs from ``W`` and 130 µs from the padded copy here. Multiply with ``np.matmul``, which
-    passes the padded rows to BLAS as they are (``np.dot`` would copy them contiguous again)."""
+def padded_rows(W: np.ndarray) -> np.ndarray:
+    """``W`` for the step products ``h @ W`` of a window: a copy with padded rows (``padded``)
+    when its rows are a multiple of 4 KiB (an LSTM with H = 256), which BLAS reads faster, else
+    ``W`` itself. Multiply with ``np.matmul``, which passes the padded rows to BLAS as they are
+    (``np.dot`` would copy them contiguous again)."""
     return padded(W) if (W.shape[1] * W.itemsize) % 4096 == 0 else W
 
 
@@ -129,7 +129,7 @@ class LSTMCell:
         h0, c0 = state
         T, B, G = XW.shape
         H = G // 4
-        Wh = unaliased(p["Wh"])
+        Wh = padded_rows(p["Wh"])
         A = np.empty((T, B, G), XW.dtype)        # gate activations [i, f, o, g]
         Hs = np.empty((T + 1, B, H), XW.dtype)
         Cs = np.empty((T + 1, B, H), XW.dtype)

@@ -41,7 +41,7 @@ class Network:
 
     def rebind(self, flat: np.ndarray | None = None, grad: np.ndarray | None = None) -> None:
         """Make ``flat`` (weights) and/or ``grad`` this network's arrays, with every named view
-        into them: e.g. arrays in memory shared with another process (see ``twin.py``)."""
+        into them: e.g. arrays in memory shared with another process (see ``second_worker.py``)."""
         if flat is not None:
             self.flat = flat
             self.params = self.views(flat)
@@ -54,9 +54,9 @@ class Network:
     def replica(self) -> "Network":
         """A network sharing this one's weights (the same flat array) with a gradient buffer of
         its own, to compute the gradient of part of a batch in another thread."""
-        twin = copy.copy(self)
-        twin.rebind(grad=np.zeros_like(self.grad))
-        return twin
+        other = copy.copy(self)
+        other.rebind(grad=np.zeros_like(self.grad))
+        return other
 
     def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         """Named views into a flat array of this network's layout."""

@@ -81,9 +81,9 @@ class SmoothedLoss:
 
 
 class HalvesInParallel:
-    """The loss and gradients of a batch computed as two halves side by side: one by a twin of
-    the network in a child process (``twin.py``; or in a thread where no process can start),
-    one in the calling thread.
+    """The loss and gradients of a batch computed as two halves side by side: the first half by a
+    second worker holding a network of the same shape, in a child process (``second_worker.py``;
+    or in a thread where no process can start), the second half in the calling thread.
 
     Each half runs with single-threaded BLAS on a core of its own. The halves meet once per
     window, not once per matrix product as BLAS threads do, so when the other core is busy a
@@ -94,12 +94,12 @@ class HalvesInParallel:
     def __init__(self, net, process: bool = True, reuse_memory: bool = True):
         from concurrent.futures import ThreadPoolExecutor
 
-        from .twin import ThreadTwin, twin_process
+        from .second_worker import ThreadWorker, child_worker
 
         self.net = net
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="charrnn-half-batch")
-        self._twin = lambda: (process and twin_process(net, reuse_memory)) or ThreadTwin(net, self.pool)
-        self.twin = self._twin()
+        self._new_worker = lambda: (process and child_worker(net, reuse_memory)) or ThreadWorker(net, self.pool)
+        self.second = self._new_worker()
         middle = net.size // 2
         self.parts = (slice(0, middle), slice(middle, net.size))
 
@@ -124,21 +124,22 @@ class HalvesInParallel:
         # Each half draws its own dropout masks from a generator seeded from the training
         # generator, so a run stays reproducible.
         seeds = [None, None] if rng is None else [int(s) for s in rng.integers(2**63, size=2)]
-        if not self.twin.usable():              # a child that idled out (a long pause in a callback)
-            self.twin = self._twin()
-        self.twin.start(self.net.flat, *half(first), seeds[0])
+        if not self.second.usable():            # a child that idled out (a long pause in a callback)
+            self.second = self._new_worker()
+        self.second.start(self.net.flat, *half(first), seeds[0])
         try:
             loss_b, state_b = self.net.loss(*half(second), None if rng is None else np.random.default_rng(seeds[1]))
         finally:
-            loss_a, state_a = self.twin.finish()      # collected even on error: no stale reply
+            loss_a, state_a = self.second.finish()      # collected even on error: no stale reply
 
         def merge(part):
             # Each half's gradient is averaged over its own sequences; weight them back to the
-            # batch. The twin's buffer is rewritten by its next window, so it can be scaled here.
-            grad, twin = self.net.grad[part], self.twin.grad[part]
+            # batch. The second worker's buffer is rewritten by its next window, so it can be
+            # scaled here.
+            grad, other = self.net.grad[part], self.second.grad[part]
             grad *= (B - b) / B
-            twin *= b / B
-            grad += twin
+            other *= b / B
+            grad += other
 
         self.split(merge)
         new_state = [tuple(np.concatenate(pair) for pair in zip(sa, sb)) for sa, sb in zip(state_a, state_b)]

@@ -378,7 +378,7 @@ def test_two_halves_in_parallel_give_the_whole_batch_gradient(cell, masked, proc
     whole_loss, whole_state = net.loss(X, Y, mask, state)
     whole_grad = net.grad.copy()
     parallel = HalvesInParallel(net, process=process)
-    assert type(parallel.twin).__name__ == ("TwinProcess" if process else "ThreadTwin")
+    assert type(parallel.second).__name__ == ("ChildWorker" if process else "ThreadWorker")
     try:
         loss, new_state = parallel.loss(X, Y, mask, state)
     finally:
@@ -423,19 +423,19 @@ def test_worker_process_is_kept_between_fits_replaced_when_it_dies_and_ends_with
     import gc
     import signal
 
-    from charrnn_magic.twin import _twins
+    from charrnn_magic.second_worker import _children
 
     m = CharRNN(cell="lstm", hidden_size=12, layers=2)
     m.workers = 2
     m.fit(POEM, steps=3, batch_size=4, seq_length=6, seed=0)
-    first = _twins[m._net].process
+    first = _children[m._net].process
     m.fit(POEM, steps=3)
-    assert _twins[m._net].process is first and first.poll() is None      # reused, not restarted
+    assert _children[m._net].process is first and first.poll() is None      # reused, not restarted
 
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
     m.fit(POEM, steps=3)                                                   # trains on a new child
-    second = _twins[m._net].process
+    second = _children[m._net].process
     assert second is not first and second.poll() is None
     assert m.step == 9
 
@@ -447,56 +447,56 @@ def test_worker_process_is_kept_between_fits_replaced_when_it_dies_and_ends_with
 def test_idle_worker_process_ends_itself_and_the_next_fit_starts_another(monkeypatch):
     import time
 
-    from charrnn_magic import twin
+    from charrnn_magic import second_worker as worker
 
-    monkeypatch.setattr(twin, "IDLE_SECONDS", 1.0)
+    monkeypatch.setattr(worker, "IDLE_SECONDS", 1.0)
     m = CharRNN(cell="lstm", hidden_size=12, layers=2)
     m.workers = 2
     m.fit(POEM, steps=2, batch_size=4, seq_length=6, seed=0)
-    first = twin._twins[m._net].process
+    first = worker._children[m._net].process
     assert first.wait(timeout=10) == 0                                     # idle 1 s: gone
     m.fit(POEM, steps=2)
-    assert twin._twins[m._net].process is not first and m.step == 4
+    assert worker._children[m._net].process is not first and m.step == 4
     time.sleep(0.95)                      # past 90 % of the idle time: replaced before it ends itself
-    assert not twin._twins[m._net].usable()
+    assert not worker._children[m._net].usable()
     m.fit(POEM, steps=2)
     assert m.step == 6
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_copy_of_the_process_trains_with_a_child_of_its_own():
-    from charrnn_magic import twin
+    from charrnn_magic import second_worker as worker
 
     m = CharRNN(cell="lstm", hidden_size=12, layers=2)
     m.workers = 2
     m.fit(POEM, steps=2, batch_size=4, seq_length=6, seed=0)
-    ours = twin._twins[m._net].process
+    ours = worker._children[m._net].process
     pid = os.fork()
     if pid == 0:                                   # the forked copy: exit code says what it saw
         try:
             m.fit(POEM, steps=2)
-            os._exit(0 if twin._twins[m._net].process is not ours and m.step == 4 else 1)
+            os._exit(0 if worker._children[m._net].process is not ours and m.step == 4 else 1)
         except BaseException:
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     m.fit(POEM, steps=2)                           # our child is untouched and still ours
-    assert twin._twins[m._net].process is ours and m.step == 4
+    assert worker._children[m._net].process is ours and m.step == 4
 
 
 @pytest.mark.parametrize("executable", ["/nonexistent/python", "false"], ids=["missing", "exits at once"])
 def test_training_falls_back_to_a_thread_when_no_worker_process_can_start(monkeypatch, executable):
     import shutil
 
-    from charrnn_magic import twin
+    from charrnn_magic import second_worker as worker
 
-    monkeypatch.setattr(twin.sys, "executable", shutil.which(executable) or executable)
-    monkeypatch.setattr(twin, "_warned", False)
+    monkeypatch.setattr(worker.sys, "executable", shutil.which(executable) or executable)
+    monkeypatch.setattr(worker, "_warned", False)
     m = CharRNN(cell="lstm", hidden_size=12, layers=2)
     m.workers = 2
     with pytest.warns(RuntimeWarning, match="using a thread instead"):
         m.fit(POEM, steps=3, batch_size=4, seq_length=6, seed=0)
-    assert m.step == 3 and m._net not in twin._twins
+    assert m.step == 3 and m._net not in worker._children
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two workers need two cores")

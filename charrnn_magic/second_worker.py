@@ -2,8 +2,8 @@
 
 Two threads computing the halves of a batch share one GIL: NumPy hands it over at every call, and
 in the short element-wise calls of a recurrent step each thread keeps waiting for the other. For an
-LSTM 2x256 window at batch 32 two threads took 43-55 ms here, two processes 38-40 ms. So the twin
-network runs in a child process (``python -m charrnn_magic.twin``): the weights go to it and the
+LSTM 2x256 window at batch 32 two threads took 43-55 ms here, two processes 38-40 ms. So the second
+worker's network runs in a child process (``python -m charrnn_magic.second_worker``): the weights go to it and the
 gradient comes back through shared memory, the window's inputs and its loss through a socket pair
 (``multiprocessing``'s ``Connection``).
 
@@ -11,7 +11,7 @@ A child is started once per network and kept for the next ``fit``; it ends with 
 this process (its socket closes), or by itself after ``IDLE_SECONDS`` without work (as joblib's
 workers do), and the next window starts a new one. It runs in a session of its own, so a Ctrl-C in
 a terminal reaches only this process, which ends training between steps as usual. Where no child
-can start (Windows, a sandbox without ``exec``) training falls back to a thread (``ThreadTwin``).
+can start (Windows, a sandbox without ``exec``) training falls back to a thread (``ThreadWorker``).
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ import numpy as np
 IDLE_SECONDS = 300.0        # an idle child ends itself after this long
 
 
-class ThreadTwin:
-    """The twin as a replica of the network (shared weights, its own gradient) run by a thread."""
+class ThreadWorker:
+    """The second worker as a replica of the network (shared weights, its own gradient) run by a thread."""
 
     def __init__(self, net, pool):
         self.net, self.pool = net.replica(), pool
@@ -52,7 +52,7 @@ class ThreadTwin:
         return True
 
 
-class TwinProcess:
+class ChildWorker:
     """The parent's end: a child process holding a network of the same shape."""
 
     def __init__(self, net, reuse_memory: bool):
@@ -66,7 +66,7 @@ class TwinProcess:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
                                                               env.get("PYTHONPATH")]))
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "charrnn_magic.twin", str(memory), str(theirs.fileno())],
+                [sys.executable, "-m", "charrnn_magic.second_worker", str(memory), str(theirs.fileno())],
                 stdin=subprocess.DEVNULL, pass_fds=(memory, theirs.fileno()), start_new_session=True, env=env)
         except BaseException:
             self.conn.close()
@@ -127,32 +127,32 @@ class TwinProcess:
             pass            # the child is gone: finish() says so
 
 
-_twins: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # network -> its TwinProcess
+_children: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # network -> its ChildWorker
 _warned = False
 
 
-def twin_process(net, reuse_memory: bool = True) -> TwinProcess | None:
+def child_worker(net, reuse_memory: bool = True) -> ChildWorker | None:
     """The network's child process, started on first use and kept while the network lives and
     the child is not idling out; None (after one warning) where no child process can start."""
     global _warned
-    twin = _twins.get(net)
-    if twin is not None:
+    child = _children.get(net)
+    if child is not None:
         # In a forked copy of this process the child is not its own: poll() says it has gone, and
         # closing our copy of its socket leaves the parent's untouched (tested).
-        if twin.usable():
-            return twin
-        twin.close()
+        if child.usable():
+            return child
+        child.close()
     try:
-        twin = TwinProcess(net, reuse_memory)
+        child = ChildWorker(net, reuse_memory)
     except Exception as exc:  # noqa: BLE001  (any reason at all: training goes on in a thread)
         if not _warned:
             warnings.warn(f"charrnn_magic: could not start a second training process ({exc}); "
                           "using a thread instead", RuntimeWarning, stacklevel=3)
             _warned = True
         return None
-    _twins[net] = twin
-    weakref.finalize(net, _stop, twin.process, twin.conn)
-    return twin
+    _children[net] = child
+    weakref.finalize(net, _stop, child.process, child.conn)
+    return child
 
 
 def _stop(process, conn) -> None:
@@ -170,9 +170,9 @@ def _anonymous_file(nbytes: int) -> int:
     """A file descriptor of ``nbytes`` of memory to share with a child: memfd on Linux (never
     written to disk), an unlinked temporary file elsewhere."""
     if hasattr(os, "memfd_create"):
-        fd = os.memfd_create("charrnn-twin")
+        fd = os.memfd_create("charrnn-worker")
     else:
-        fd, path = tempfile.mkstemp(prefix="charrnn-twin-")
+        fd, path = tempfile.mkstemp(prefix="charrnn-worker-")
         os.unlink(path)
     os.ftruncate(fd, nbytes)
     return fd
