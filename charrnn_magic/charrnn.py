@@ -19,7 +19,6 @@ import numpy as np
 
 from . import checkpoint
 from .data import LineBatches, StreamBatches, line_spans, split_lines, split_stream
-from .memory import keep_freed_memory
 from .model import Network
 from .optim import DEFAULT_LR, OPTIMIZERS
 from .sampling import generate
@@ -63,8 +62,7 @@ class CharRNN:
 
     Speed knobs (attributes, on the class or one model): ``workers`` (workers sharing each
     batch; by default two for big models), ``worker_process`` (the second worker is a child
-    process; default on), ``blas_threads`` (BLAS threads, default one) and ``reuse_memory``
-    (keep freed memory for the next step; default on).
+    process; default on) and ``blas_threads`` (BLAS threads, default one).
     """
 
     PRESETS = PRESETS
@@ -75,11 +73,6 @@ class CharRNN:
     #: threads are slower even on an idle machine. On an idle machine, large models (an LSTM
     #: 2x256 at batch 32) do train faster with ``CharRNN.blas_threads = 2``.
     blas_threads = 1
-    #: On glibc (most Linux), raise the allocator's mmap and trim thresholds when training first
-    #: starts, so each step reuses the last step's memory instead of page-faulting it in again
-    #: (measured 20-30 % faster for an LSTM 2x256 at batch 32; see ``memory.py``). It is a change
-    #: for the whole process: memory freed later stays with it rather than going back to the OS.
-    reuse_memory = True
     #: Workers that share each training batch (1 or 2); None: 2 when a step is big enough for
     #: the second core to pay (see ``workers_from_macs``) and 1 otherwise.
     workers = None
@@ -212,8 +205,6 @@ class CharRNN:
                                     lr=lr, clip=clip, clip_mode=clip_mode, val_fraction=val_fraction,
                                     lower=lower, lr_schedule=lr_schedule, seed=seed, eval_every=eval_every)
             rules = StopRules(steps=session.run_steps, minutes=minutes, target_loss=target_loss)
-            if self.reuse_memory:
-                keep_freed_memory()
             with _blas_threads(self.blas_threads):
                 return run(session, rules, callback=callback, stop_event=stop_event,
                            eval_every=eval_every, keep_best=keep_best,
