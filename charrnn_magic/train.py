@@ -11,6 +11,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,16 +90,21 @@ class HalvesInParallel:
     window, not once per matrix product as BLAS threads do, so when the other core is busy a
     step only loses the overlap (measured: about 15 % slower) instead of stalling (OpenBLAS
     threads: 4-50x slower).
+
+    If the child process dies during training, the half it was computing is redone here and the
+    rest of the run uses one worker (``workers``), after a warning; the next ``fit`` starts a new
+    child.
     """
 
-    def __init__(self, net, process: bool = True, reuse_memory: bool = True):
+    def __init__(self, net, process: bool = True):
         from concurrent.futures import ThreadPoolExecutor
 
         from .second_worker import ThreadWorker, child_worker
 
         self.net = net
+        self.workers = 2
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="charrnn-half-batch")
-        self._new_worker = lambda: (process and child_worker(net, reuse_memory)) or ThreadWorker(net, self.pool)
+        self._new_worker = lambda: (process and child_worker(net)) or ThreadWorker(net, self.pool)
         self.second = self._new_worker()
         middle = net.size // 2
         self.parts = (slice(0, middle), slice(middle, net.size))
@@ -112,6 +118,10 @@ class HalvesInParallel:
         pending.result()
 
     def loss(self, X, Y, mask, state, rng=None):
+        from .second_worker import ThreadWorker, WorkerGone
+
+        if self.workers == 1:
+            return self.net.loss(X, Y, mask, state, rng)
         B = X.shape[1]
         b = B // 2
         first, second = slice(0, b), slice(b, B)
@@ -130,7 +140,15 @@ class HalvesInParallel:
         try:
             loss_b, state_b = self.net.loss(*half(second), None if rng is None else np.random.default_rng(seeds[1]))
         finally:
-            loss_a, state_a = self.second.finish()      # collected even on error: no stale reply
+            try:
+                loss_a, state_a = self.second.finish()      # collected even on error: no stale reply
+            except WorkerGone as gone:
+                warnings.warn(f"charrnn_magic: {gone}; training goes on with one worker",
+                              RuntimeWarning, stacklevel=2)
+                self.workers = 1
+                self.second = ThreadWorker(self.net, self.pool)     # redo its half here
+                self.second.start(self.net.flat, *half(first), seeds[0])
+                loss_a, state_a = self.second.finish()
 
         def merge(part):
             # Each half's gradient is averaged over its own sequences; weight them back to the
@@ -185,7 +203,7 @@ def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every
                 best_val, best_weights = val_loss, net.flat.copy()
         return val_loss is not None
 
-    parallel = HalvesInParallel(net, worker_process, model.reuse_memory) if workers == 2 else None
+    parallel = HalvesInParallel(net, worker_process) if workers == 2 else None
     batch_loss = parallel.loss if parallel else net.loss
     try:
         # Overflow in a diverging run is detected and reported below, not warned about by NumPy.
