@@ -185,7 +185,8 @@ class Network:
             inputs, cache, keep = caches[l]
             if keep is not None:
                 dH *= keep
-            dXW = cell.backward(dH, cache, p, gl, ws, f"l{l}.")      # (T,B,G)
+            # The backward's arrays are free again once the layer is done: one set for all.
+            dXW = cell.backward(dH, cache, p, gl, ws, "backward.")    # (T,B,G)
             dXW2 = dXW.reshape(T * B, -1)
             np.sum(dXW2, axis=0, out=gl["b"])
             if l == 0:
