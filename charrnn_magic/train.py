@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
@@ -165,6 +166,18 @@ class HalvesInParallel:
 
     def close(self):
         self.pool.shutdown(wait=True)
+
+
+def where_training_runs(workers: int, worker_process: bool) -> str:
+    """Where ``run`` computes a batch, in words, for ``workers`` as ``CharRNN`` decides them (the
+    same decision training uses) and the ``worker_process`` setting."""
+    if workers == 1:
+        return "1 worker (this process)"
+    if worker_process and os.name == "posix":
+        second = "a child process"
+    else:
+        second = "a second thread"
+    return f"2 workers: this process and {second} (CharRNN.workers = 1 to use one core)"
 
 
 def run(session, rules: StopRules, *, callback=None, stop_event=None, eval_every=None,

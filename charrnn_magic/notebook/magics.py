@@ -35,7 +35,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 from ..charrnn import PRESETS, CharRNN
 from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 from ..defaults import fit_to_text
-from ..train import TrainingDiverged
+from ..train import TrainingDiverged, where_training_runs
 from ..vocab import Vocab, describe_chars, describe_missing
 from .display import Sample, SampleList, mark_printed
 from .options import (looks_numeric, number_in, one_of, option_of, parse_char, read_text_file,
@@ -671,6 +671,9 @@ class CharRNNMagics(Magics):
                   f"{describe_chars(model.vocab.chars, limit=80)}")
         for key, value in model.config().items():
             print(f"  {key:<14} {value}")
+        if model._net is not None:                   # the decision needs the weights' shape
+            workers = model._training_workers(model._settings["batch_size"])
+            print(f"  {'training on':<14} {where_training_runs(workers, model.worker_process)}")
         h = model.history
         if h.step:
             how = {"steps": "ran all its steps", "epochs": "ran all its epochs",
