@@ -94,7 +94,7 @@ class RNNCell:
         (h0,) = state
         T, B, H = XW.shape
         Wh = p["Wh"]
-        Hs = ws.empty(name + "Hs", (T + 1, B, H), XW.dtype)  # Hs[0] the initial state, Hs[t+1] output t
+        Hs = ws.empty(name + "Hs", (T + 1, B, H), XW.dtype)  # Hs[0] initial state, Hs[t+1] output t
         Hs[0] = h0
         for t in range(T):
             h = Hs[t + 1]

@@ -147,12 +147,14 @@ class Network:
             keep = None
             if dropout:
                 # Inverted dropout on each layer's output (the input of the next layer or the head).
-                draws = rng.random(dtype=np.float32, out=ws.empty(f"l{l}.draws", (T, B, H), np.float32))
+                draws = ws.empty(f"l{l}.draws", (T, B, H), np.float32)
+                rng.random(dtype=np.float32, out=draws)
                 kept = np.greater_equal(draws, dropout, out=ws.empty(f"l{l}.kept", (T, B, H), bool))
                 keep = ws.empty(f"l{l}.keep", (T, B, H), dtype)
                 keep[...] = kept
                 keep /= 1.0 - dropout
-                outputs = np.multiply(outputs, keep, out=ws.empty(f"l{l}.dropped", (T, B, H), dtype))
+                dropped = ws.empty(f"l{l}.dropped", (T, B, H), dtype)
+                outputs = np.multiply(outputs, keep, out=dropped)
             caches.append((inputs, cache, keep))
             inputs = outputs
 

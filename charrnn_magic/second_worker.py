@@ -52,7 +52,8 @@ class WorkerGone(RuntimeError):
 
 
 class ThreadWorker:
-    """The second worker as a replica of the network (shared weights, its own gradient) run by a thread."""
+    """The second worker as a replica of the network (shared weights, its own gradient), run by
+    a thread."""
 
     def __init__(self, net, pool):
         self.net, self.pool = net.replica(), pool
@@ -83,9 +84,10 @@ class ChildWorker:
             # The child imports this very copy of the package, installed or not, from this
             # process's own sys.path (in this process's order: site-packages after the stdlib).
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, str(memory), str(theirs.fileno()), *sys.path],
-                stdin=subprocess.DEVNULL, pass_fds=(memory, theirs.fileno()), start_new_session=True,
-                env={**os.environ, **CHILD_ALLOCATOR_ENV})
+                [sys.executable, "-c", _BOOTSTRAP, str(memory), str(theirs.fileno()),
+                 *(p for p in sys.path if isinstance(p, str))],
+                stdin=subprocess.DEVNULL, pass_fds=(memory, theirs.fileno()),
+                start_new_session=True, env={**os.environ, **CHILD_ALLOCATOR_ENV})
         except BaseException:
             self.conn.close()
             raise
@@ -122,7 +124,8 @@ class ChildWorker:
         except (EOFError, OSError):
             code = self.process.wait()
             self.close()
-            raise WorkerGone(f"the second training worker (a child process) stopped with exit code {code}") from None
+            raise WorkerGone("the second training worker (a child process) stopped with exit code "
+                             f"{code}") from None
         except BaseException:           # e.g. a second Ctrl-C with a reply half read: start afresh
             self.close(kill=True)
             raise

@@ -142,7 +142,7 @@ class HalvesInParallel:
             loss_b, state_b = self.net.loss(*half(second), None if rng is None else np.random.default_rng(seeds[1]))
         finally:
             try:
-                loss_a, state_a = self.second.finish()      # collected even on error: no stale reply
+                loss_a, state_a = self.second.finish()  # collected even on error: no stale reply
             except WorkerGone as gone:
                 warnings.warn(f"charrnn_magic: {gone}; training goes on with one worker",
                               RuntimeWarning, stacklevel=2)

@@ -573,7 +573,8 @@ model.fit(text, steps=3, batch_size=32, seq_length=25, val_fraction=0)      # wa
 before = faults()
 model.fit(text, steps=20)
 per_step = (faults() - before) / 20
-print(per_step, numpy_before, plain_numpy_faults(), any(k.startswith("MALLOC_") for k in os.environ))
+malloc_env = any(k.startswith("MALLOC_") for k in os.environ)
+print(per_step, numpy_before, plain_numpy_faults(), malloc_env)
 """
 
 
@@ -622,7 +623,8 @@ def test_training_goes_on_with_one_worker_when_the_worker_child_dies(monkeypatch
             # As if it died during the next step, after the check that replaces a dead child.
             monkeypatch.setattr(second_worker.ChildWorker, "usable", lambda self: True)
 
-    with pytest.warns(RuntimeWarning, match=r"stopped with exit code -9; training goes on with one worker"):
+    gone = r"stopped with exit code -9; training goes on with one worker"
+    with pytest.warns(RuntimeWarning, match=gone):
         m.fit(POEM, steps=8, callback=kill_at_step_3)
     assert m.step == 10 and not m.history.interrupted and m.history.stop_reason == "steps"
     assert all(math.isfinite(x) for x in m.history.loss)

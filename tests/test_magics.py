@@ -515,10 +515,10 @@ def test_list_and_info(ip, capsys):
 def test_info_says_where_training_runs(ip, capsys, monkeypatch):
     train(ip, "small --quiet")
     model = ip.user_ns["small"]
-    for workers, process, where in [
-            (2, True, "2 workers: this process and a child process (CharRNN.workers = 1 to use one core)"),
-            (2, False, "2 workers: this process and a second thread (CharRNN.workers = 1 to use one core)"),
-            (1, True, "1 worker (this process)")]:
+    hint = " (CharRNN.workers = 1 to use one core)"
+    for workers, process, where in [(2, True, "2 workers: this process and a child process" + hint),
+                                    (2, False, "2 workers: this process and a second thread" + hint),
+                                    (1, True, "1 worker (this process)")]:
         monkeypatch.setattr(model, "workers", workers)
         monkeypatch.setattr(model, "worker_process", process)
         capsys.readouterr()

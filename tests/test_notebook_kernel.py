@@ -50,9 +50,10 @@ def test_notebook_in_a_real_kernel(tmp_path, monkeypatch):
             + TEXT),
         new("print(slow.step > 0, slow.history.interrupted, slow.is_trained)"),
         # The interrupt reached only the kernel: the same child serves the next training.
-        new(f"child = second_worker._children[slow._net].process\nbefore = slow.step\n"
+        new(f"children = second_worker._children\n"
+            f"child = children[slow._net].process\nbefore = slow.step\n"
             f"slow.fit({TEXT!r}, steps=3)\n"
-            f"print(slow.step - before, second_worker._children[slow._net].process is child, child.poll())"),
+            f"print(slow.step - before, children[slow._net].process is child, child.poll())"),
         new("%charrnn_list"),
     ]
     INTERRUPTED = 6
