@@ -655,7 +655,8 @@ class CharRNNMagics(Magics):
     @line_magic
     def charrnn_info(self, line):
         """
-        Describe a model: its summary, parameters, vocabulary and every setting.
+        Describe a model: its summary, parameters, vocabulary, every setting, and where it
+        trains (one worker, or two: this process and a child process or a second thread).
 
         Examples::
 
