@@ -21,14 +21,14 @@ import numpy as np
 
 from . import checkpoint, sampling
 from .data import encode_text, evaluation_text
-from .memory import keep_freed_memory
 from .model import Network
 from .optim import OPTIMIZERS
 from .sampling import LINE_END, generate
 from .settings import (ARCH_KEYS, PRESETS, TRAIN_DEFAULTS, check_architecture, check_int,
                        check_stop_rules, resolve)
 from .threads import blas_threads
-from .train import History, StopRules, TrainingSession, Workers, mean_loss, run
+from .train import (History, StopRules, TrainingSession, Workers, mean_loss, run,
+                    where_training_runs)
 from .vocab import Vocab
 
 __all__ = ["CharRNN", "PRESETS", "ARCH_KEYS", "LINE_END"]
@@ -46,20 +46,14 @@ class CharRNN:
 
     Speed knobs (attributes, on the class or one model): ``workers`` (workers sharing each
     batch; by default two for big models), ``worker_process`` (the second worker is a child
-    process; default on), ``blas_threads`` (BLAS threads, default one) and ``reuse_memory``
-    (keep freed memory for the next step; default on). The measurements behind each default
-    are in ``benchmarks/README.md``.
+    process; default on) and ``blas_threads`` (BLAS threads, default one). The measurements
+    behind each default are in ``benchmarks/README.md``.
     """
 
     PRESETS = PRESETS
     #: BLAS threads for training and evaluation (sampling always uses one). One, because
     #: OpenBLAS's waiting threads stall a step badly as soon as anything else wants a core.
     blas_threads = 1
-    #: On glibc (most Linux), raise the allocator's mmap and trim thresholds when training first
-    #: starts, so each step reuses the last step's memory instead of page-faulting it in again
-    #: (see ``memory.py``). It is a change for the whole process: memory freed later stays with
-    #: it rather than going back to the OS.
-    reuse_memory = True
     #: Workers that share each training batch (1 or 2); None: 2 when a step is big enough for
     #: the second core to pay (see ``workers_from_macs``) and 1 otherwise.
     workers = None
@@ -181,14 +175,19 @@ class CharRNN:
                 batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, clip_mode=clip_mode,
                 val_fraction=val_fraction, lower=lower, lr_schedule=lr_schedule, seed=seed,
                 eval_every=eval_every)
-            if self.reuse_memory:
-                keep_freed_memory()
             with blas_threads(self.blas_threads):
                 return run(session, rules, callback=callback, stop_event=stop_event,
-                           eval_every=eval_every, keep_best=keep_best, workers=self._workers(),
-                           reuse_memory=self.reuse_memory)
+                           eval_every=eval_every, keep_best=keep_best, workers=self._workers())
         finally:
             self._fit_lock.release()
+
+    def where_training_runs(self) -> str:
+        """Where the next fit computes its batches, in words: ``"1 worker (this process)"``, or
+        two workers with the second in a child process (or a thread), and how to change it."""
+        if self._net is None:
+            return "decided at the first fit, from the model's size"
+        count = self._workers().count(self._net, self._settings["batch_size"])
+        return where_training_runs(count, self.worker_process)
 
     def _workers(self) -> Workers:
         """The worker knobs of this model (or its class), for ``train.run`` to decide with."""

@@ -310,3 +310,23 @@ def test_start_values_outside_the_default_ranges_are_kept(model):
     panel = sampler_panel(model, length=2500, count=55, top_k=3, temperature=0.0, seed=9)
     assert panel.length.value == 2500 and panel.count.value == 55 and panel.top_k.value == 3
     panel.close()
+
+
+def test_after_a_finished_background_run_the_model_and_its_worker_child_are_freed():
+    import gc
+    import weakref
+
+    from charrnn_magic.second_worker import _children
+
+    model = CharRNN(cell="lstm", hidden_size=12, layers=2)
+    model.workers = 2
+    run = train_in_background(model, TEXT, steps=5, batch_size=4, seq_length=6, refresh_every=0.05)
+    run.join(timeout=60)
+    child = _children[model._net].process
+    gone = weakref.ref(model)
+    dashboard = run.widget                   # still open, as on a notebook page: holds no model
+    del model, run
+    gc.collect()
+    assert gone() is None
+    assert child.wait(timeout=10) == 0
+    assert dashboard.children                # (the dashboard itself is still there)
