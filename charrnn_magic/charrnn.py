@@ -22,7 +22,8 @@ from .data import LineBatches, StreamBatches, line_spans, split_lines, split_str
 from .memory import keep_freed_memory
 from .model import Network
 from .optim import DEFAULT_LR, OPTIMIZERS
-from .sampling import generate
+from .sampling import MIN_TEMPERATURE, generate
+from .text import check_no_surrogates, normalize
 from .train import History, StopRules, mean_loss, run
 from .vocab import Vocab, describe_chars
 
@@ -34,6 +35,7 @@ DTYPES = ("float32", "float64")
 TRAIN_DEFAULTS = {
     "mode": "stream", "seq_length": 25, "batch_size": None, "optimizer": "adagrad", "lr": None,
     "clip": 5.0, "clip_mode": "value", "val_fraction": 0.1, "lower": False, "lr_schedule": "constant",
+    "raw_text": False,
 }
 
 #: Named starting points: architecture and training settings together.
@@ -173,8 +175,8 @@ class CharRNN:
     def fit(self, text: str, steps: int | None = None, epochs: float | None = None,
             minutes: float | None = None, target_loss: float | None = None, *,
             mode=None, seq_length=None, batch_size=None, optimizer=None, lr=None, clip=None,
-            clip_mode=None, val_fraction=None, lower=None, lr_schedule=None, seed=None,
-            keep_best=False, eval_every=None, callback=None, stop_event=None) -> History:
+            clip_mode=None, val_fraction=None, lower=None, lr_schedule=None, raw_text=None,
+            seed=None, keep_best=False, eval_every=None, callback=None, stop_event=None) -> History:
         """Train on ``text`` until a stop rule fires; calling it again continues training.
 
         Stop rules (the first to fire ends training; none given means ``steps=1000``):
@@ -192,6 +194,10 @@ class CharRNN:
         ``lr_schedule`` ``"cosine"`` to lower the learning rate along half a cosine to 2 % of
         ``lr`` by the end of the run (steps, epochs or minutes; a run with only ``target_loss``
         has no known end, and keeps ``lr``), or ``"constant"`` (the default).
+        The text is normalised first (see ``charrnn_magic.text.normalize``): a leading BOM is
+        dropped and ``\r\n`` and lone ``\r`` line ends become ``\n``, as are later primes and
+        evaluated texts; ``raw_text=True`` keeps every character as given (the model then also
+        takes primes and evaluations as they are).
 
         ``seed`` seeds the weights and the training order when the model is first trained: the same
         seed and settings give bit-identical weights. ``keep_best`` ends with the weights that had
@@ -210,7 +216,8 @@ class CharRNN:
             session = self._prepare(text, steps, epochs, minutes, target_loss, mode=mode,
                                     seq_length=seq_length, batch_size=batch_size, optimizer=optimizer,
                                     lr=lr, clip=clip, clip_mode=clip_mode, val_fraction=val_fraction,
-                                    lower=lower, lr_schedule=lr_schedule, seed=seed, eval_every=eval_every)
+                                    lower=lower, lr_schedule=lr_schedule, raw_text=raw_text,
+                                    seed=seed, eval_every=eval_every)
             rules = StopRules(steps=session.run_steps, minutes=minutes, target_loss=target_loss)
             if self.reuse_memory:
                 keep_freed_memory()
@@ -244,6 +251,8 @@ class CharRNN:
         _check_int("eval_every", eval_every, 1, optional=True)
         _check_int("seed", seed, 0, optional=True)
         s = self._resolve_settings(given)
+        if not s["raw_text"]:
+            text = normalize(text)
         if s["lower"]:
             text = text.lower()
         if not text:
@@ -309,7 +318,7 @@ class CharRNN:
             raise ValueError(f"val_fraction={vf!r} is out of range: use a number from 0 up to (not including) 1")
         if s["lr_schedule"] not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule={s['lr_schedule']!r} is not supported: use 'constant' or 'cosine'")
-        s["lower"] = bool(s["lower"])
+        s["lower"], s["raw_text"] = bool(s["lower"]), bool(s["raw_text"])
         s["clip"], s["lr"], s["val_fraction"] = float(s["clip"]), float(s["lr"]), float(vf)
         return s
 
@@ -322,7 +331,8 @@ class CharRNN:
         ``prime``: text fed through the network first (not repeated in the result); ``seed_char``:
         one character the result starts with. Without either, a stream-mode model starts after a
         newline and a lines-mode model at the start of a line. ``temperature`` 0 is greedy (always
-        the likeliest character); higher is more adventurous. ``top_k`` keeps the k likeliest
+        the likeliest character; so is any temperature below ``MIN_TEMPERATURE``, 1e-6, where
+        1/T would overflow); higher is more adventurous. ``top_k`` keeps the k likeliest
         characters, ``top_p`` the smallest set holding that much probability. ``stop``: a character
         that ends a sample (kept in the text); lines-mode models stop at the end of the line (the
         newline is not kept). ``length`` is the most characters returned. ``seed`` makes it
@@ -395,6 +405,11 @@ class CharRNN:
         if prime is not None and seed_char is not None:
             raise ValueError("give either prime or seed_char, not both")
         lines = self.mode == "lines"
+        if isinstance(prime, str):
+            check_no_surrogates(prime, "prime")
+            prime = self._normalized(prime)
+        if isinstance(seed_char, str):
+            check_no_surrogates(seed_char, "seed_char")
         if self._settings.get("lower"):
             prime = prime.lower() if prime else prime
             seed_char = seed_char.lower() if seed_char else seed_char
@@ -424,7 +439,7 @@ class CharRNN:
         with self._lock:
             flat = self._net.flat.copy()
         return dict(seed_char=seed_char, net=self._net, flat=flat, start_ids=context, length=max(0, length),
-                    temperature=float(temperature), top_k=top_k, top_p=top_p,
+                    temperature=0.0 if temperature < MIN_TEMPERATURE else float(temperature), top_k=top_k, top_p=top_p,
                     stop_id=None if stop is None else vocab.chars.index(stop), count=count,
                     rng=np.random.default_rng(seed))
 
@@ -439,6 +454,9 @@ class CharRNN:
         """Mean loss of ``text`` under the model, in nats per character (lower is better)."""
         if not self.is_trained:
             raise ValueError("the model is not trained yet: call fit(text) first")
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a str, not {type(text).__name__}")
+        text = self._normalized(text)
         if self._settings.get("lower"):
             text = text.lower()
         ids = self.vocab.encode(text)                  # names any character it does not know
@@ -452,6 +470,11 @@ class CharRNN:
             raise ValueError("the text is too short to evaluate: give at least two characters")
         with self._lock, _blas_threads(self.blas_threads):
             return float(mean_loss(self._net, ids, self.mode, newline, spans))
+
+    def _normalized(self, text: str) -> str:
+        """``text`` as this model's training text was taken: normalised, unless fit with
+        ``raw_text=True``."""
+        return text if self._settings.get("raw_text") else normalize(text)
 
     def bits_per_char(self, text: str) -> float:
         """Mean loss of ``text`` in bits per character."""
@@ -552,7 +575,7 @@ class TrainingSession:
             (ts, tl), (vs, vl) = split_lines(starts, lengths, s["val_fraction"], s["seed"])
             self.val_ids, self.val_spans = (ids if len(vs) else None), (vs, vl)
             self.batches = LineBatches(ids, ts, tl, s["batch_size"], self.newline)
-        digest = hashlib.sha1(ids.tobytes()).hexdigest()[:16]
+        digest = _digest(ids)
         self.key = f"{self.mode}:{s['batch_size']}:{s['seq_length']}:{s['val_fraction']}:{digest}"
         self.run_steps = None
 
@@ -584,6 +607,15 @@ class TrainingSession:
         if self.val_ids is None:
             return None
         return float(mean_loss(self.model._net, self.val_ids, self.mode, self.newline, self.val_spans))
+
+
+def _digest(ids: np.ndarray) -> str:
+    """A short hash of the text's ids, read a chunk at a time (no copy of a big text); taken
+    over their ``int32`` bytes, so it does not depend on the ids' storage type."""
+    h = hashlib.sha1()
+    for start in range(0, len(ids), 1 << 22):
+        h.update(ids[start : start + (1 << 22)].astype("<i4").tobytes())
+    return h.hexdigest()[:16]
 
 
 def _tensor(tensors, name, shape, path):

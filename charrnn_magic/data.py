@@ -69,8 +69,8 @@ class StreamBatches:
     def batch(self, index: int):
         """Window ``index`` of the epoch: (X, Y, mask=None), each (T, B) (shorter for the last)."""
         p = index * self.seq_length
-        X = np.ascontiguousarray(self.inputs[p : p + self.seq_length])
-        Y = np.ascontiguousarray(self.targets[p : p + self.seq_length])
+        X = np.ascontiguousarray(self.inputs[p : p + self.seq_length], dtype=np.int32)
+        Y = np.ascontiguousarray(self.targets[p : p + self.seq_length], dtype=np.int32)
         return X, Y, None
 
 

@@ -10,6 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 _BLOCK = 256  # steps of Gumbel noise drawn at a time
+_PRIME_CHUNK = 256  # priming characters run through the network at a time
+
+#: Temperatures below this sample greedily, as 0 does. At 1e-6 the Gumbel noise (|g| < 17 in
+#: float32) weighs as much as a logit difference of 2e-5, so the draw is already the argmax; far
+#: below it, 1/T overflows (1e-320 gave inf weights and only newlines).
+MIN_TEMPERATURE = 1e-6
 
 
 def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p=None,
@@ -26,18 +32,15 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
     rng = rng if rng is not None else np.random.default_rng()
     params = net.views(flat)
     layers = [net.layer_params(params, l) for l in range(len(net.cells))]
-    greedy = temperature == 0
+    greedy = temperature < MIN_TEMPERATURE
     scale = 1.0 if greedy else 1.0 / temperature
     Wy = params["Wy"] * scale                          # (H, V) temperature folded in once
     by = params["by"] * scale
     V = Wy.shape[1]
     embed = layers[0]["Wx"] + layers[0]["b"]          # (V, G) input term of layer 0 per character
 
-    state = [tuple(np.zeros((count, net.hidden_size), net.dtype) for _ in range(c.state_size))
-             for c in net.cells]
     context = np.asarray(start_ids, dtype=np.int64)
-    if len(context) > 1:
-        state = [tuple(a.copy() for a in s) for s in _prime(net, layers, context[:-1], state, count)]
+    state = _prime(net, layers, context[:-1], count)
     scratch = [c.scratch(count, net.dtype) for c in net.cells]
     x_upper = [np.empty((count, c.gates * net.hidden_size), net.dtype) for c in net.cells]
     logits = np.empty((count, V), net.dtype)
@@ -105,15 +108,21 @@ def gumbel_noise(rng, shape, dtype) -> np.ndarray:
     return g
 
 
-def _prime(net, layers, context, state, count):
-    """Run the priming ids through the network with the batched forward pass (all samples
-    share the context, so it is one (T, count) batch) and return the final state."""
-    below = np.repeat(context[:, None], count, axis=1)                # (T, count) ids
-    new_state = []
-    for l, (cell, p) in enumerate(zip(net.cells, layers)):
-        below, last, _ = cell.forward(net.project(l, below, p), state[l], p)
-        new_state.append(last)
-    return new_state
+def _prime(net, layers, context, count):
+    """The state after the priming ids ``context``, one (count, H) array per state part and
+    layer, each a fresh copy the sampling loop may update in place.
+
+    All samples share the context, so it runs once, as a batch of one, through the batched
+    forward pass ``_PRIME_CHUNK`` characters at a time carrying only the state; the state is
+    then copied to every sample. Memory is a chunk's activations, whatever the prime's length
+    and ``count``."""
+    state = [tuple(np.zeros((1, net.hidden_size), net.dtype) for _ in range(c.state_size))
+             for c in net.cells]                                      # (1, H) each
+    for start in range(0, len(context), _PRIME_CHUNK):
+        below = context[start : start + _PRIME_CHUNK, None]           # (t, 1) ids
+        for l, (cell, p) in enumerate(zip(net.cells, layers)):
+            below, state[l], _ = cell.forward(net.project(l, below, p), state[l], p)
+    return [tuple(np.repeat(a, count, axis=0) for a in s) for s in state]   # (count, H) each
 
 
 def _keep_top_p(logits, top_p):

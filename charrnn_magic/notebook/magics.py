@@ -35,6 +35,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 from ..charrnn import PRESETS, CharRNN
 from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 from ..defaults import fit_to_text
+from ..text import check_no_surrogates
 from ..train import TrainingDiverged
 from ..vocab import Vocab, describe_chars, describe_missing
 from .display import Sample, SampleList, mark_printed
@@ -505,6 +506,10 @@ class CharRNNMagics(Magics):
         return value if args.quiet else mark_printed(value, self.shell)
 
     def _check_known(self, name, model, text, what):
+        try:
+            check_no_surrogates(text, what)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         lower = bool(model.config().get("lower"))
         probe = text.lower() if lower else text
         missing = model.vocab.missing(probe)
