@@ -54,8 +54,6 @@ def read_text(path, *, raw: bool = False) -> str:
         data = p.read_bytes()
     except OSError as exc:
         raise ValueError(f"{path} cannot be read: {exc.strerror or exc}") from None
-    if not data.strip():
-        raise ValueError(f"{path} is empty: give a file with some text")
     if _looks_utf16(data):
         raise ValueError(f"{path} is UTF-16 text: save it as UTF-8 and try again")
     if b"\x00" in data:
@@ -66,6 +64,8 @@ def read_text(path, *, raw: bool = False) -> str:
         raise ValueError(f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at "
                          f"offset {exc.start:,}): convert it to UTF-8 first, e.g. "
                          "iconv -f latin1 -t utf-8") from None
+    if not text or text.isspace():
+        raise ValueError(f"{path} is empty: give a file with some text")
     return text if raw else normalize(text)
 
 

@@ -305,10 +305,13 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
     if mode == "lines":
         starts, lengths = line_spans
         total = count = 0.0
-        for i in range(0, len(starts), 256):
-            X, Y, mask = LineBatches.pad(ids, starts[i : i + 256], lengths[i : i + 256], newline_id)
-            loss, _ = net.loss(X, Y, mask, net.initial_state(X.shape[1]), grads=False)
-            total += loss
+        for group in _line_groups(lengths):
+            X, Y, mask = LineBatches.pad(ids, starts[group], lengths[group], newline_id)   # (T, b)
+            state = net.initial_state(X.shape[1])
+            for p in range(0, len(X), 256):            # a long line: window by window, as streams
+                loss, state = net.loss(X[p : p + 256], Y[p : p + 256], mask[p : p + 256], state,
+                                       grads=False)
+                total += loss
             count += mask.sum()
         return total / count
     n = len(ids) - 1
@@ -326,6 +329,20 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
                                mask[p : p + 256], state, grads=False)
         total += loss
     return total / n
+
+
+def _line_groups(lengths, most: int = 256, budget: int = 1 << 16):
+    """Slices of consecutive lines to evaluate together: at most ``most`` lines, padded to
+    at most ``budget`` positions (lines x longest line), or one line alone when it is longer."""
+    start, longest = 0, 0
+    for i, n in enumerate(lengths.tolist()):
+        longest_with = max(longest, n + 1)
+        if i > start and (i - start == most or (i - start + 1) * longest_with > budget):
+            yield slice(start, i)
+            start, longest_with = i, n + 1
+        longest = longest_with
+    if len(lengths) > start:
+        yield slice(start, len(lengths))
 
 
 @contextlib.contextmanager
