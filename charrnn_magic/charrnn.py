@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
-from .data import LineBatches, StreamBatches, line_spans, split_lines, split_stream
+from .data import VAL_MAX_CHARS, LineBatches, StreamBatches, line_spans, split_lines, split_stream
 from .memory import keep_freed_memory
 from .model import Network
 from .optim import DEFAULT_LR, OPTIMIZERS
@@ -567,6 +567,7 @@ class TrainingSession:
         self.val_spans = None
         if self.mode == "stream":
             train, val = split_stream(ids, s["val_fraction"])
+            val = val[:VAL_MAX_CHARS]             # validation time bounded, whatever the text
             self.val_ids = val if len(val) >= 2 else None
             self.batches = StreamBatches(train, s["batch_size"], s["seq_length"])
             s["seq_length"] = self.batches.seq_length
@@ -610,12 +611,9 @@ class TrainingSession:
 
 
 def _digest(ids: np.ndarray) -> str:
-    """A short hash of the text's ids, read a chunk at a time (no copy of a big text); taken
-    over their ``int32`` bytes, so it does not depend on the ids' storage type."""
-    h = hashlib.sha1()
-    for start in range(0, len(ids), 1 << 22):
-        h.update(ids[start : start + (1 << 22)].astype("<i4").tobytes())
-    return h.hexdigest()[:16]
+    """A short hash of the text's ids, over their bytes in place (no copy of a big text: a
+    copy as int32 bytes took 15 s for 1 GB here, the bytes themselves 2 s)."""
+    return hashlib.sha1(memoryview(np.ascontiguousarray(ids))).hexdigest()[:16]
 
 
 def _tensor(tensors, name, shape, path):

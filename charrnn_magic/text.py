@@ -45,6 +45,9 @@ def read_text(path, *, raw: bool = False) -> str:
     is wrong with it."""
     if not str(path).strip():
         raise ValueError(f"{str(path)!r} is an empty path: give the path of a text file")
+    check_no_surrogates(str(path), f"the path {str(path)!r}")
+    if "\x00" in str(path):
+        raise ValueError(f"{str(path)!r} has a NUL character: give the path of a text file")
     p = Path(os.path.expanduser(path))
     if not p.exists():
         raise ValueError(f"{path}: no such file (relative paths start in {os.getcwd()})")
@@ -64,6 +67,7 @@ def read_text(path, *, raw: bool = False) -> str:
         raise ValueError(f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at "
                          f"offset {exc.start:,}): convert it to UTF-8 first, e.g. "
                          "iconv -f latin1 -t utf-8") from None
+    del data                                 # the bytes go before a normalised copy is made
     if not text or text.isspace():
         raise ValueError(f"{path} is empty: give a file with some text")
     return text if raw else normalize(text)

@@ -317,16 +317,15 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
     n = len(ids) - 1
     S = int(min(64, max(1, n // 1000)))                   # streams
     L = -(-n // S)                                        # characters per stream, rounded up
-    X = np.zeros(S * L, np.int32)
-    Y = np.zeros(S * L, np.int32)
-    X[:n], Y[:n] = ids[:-1], ids[1:]
-    X, Y = X.reshape(S, L).T, Y.reshape(S, L).T           # (L,S)
-    mask = (np.arange(S * L) < n).reshape(S, L).T
     state = net.initial_state(S)
     total = 0.0
     for p in range(0, L, 256):
-        loss, state = net.loss(np.ascontiguousarray(X[p : p + 256]), np.ascontiguousarray(Y[p : p + 256]),
-                               mask[p : p + 256], state, grads=False)
+        # Window p of every stream, gathered from ids: no copy of the whole text.
+        at = np.arange(p, min(p + 256, L))[:, None] + (np.arange(S) * L)[None, :]   # (w,S)
+        mask = at < n                                                               # (w,S)
+        at = np.minimum(at, n - 1)
+        X, Y = ids[at].astype(np.int32), ids[at + 1].astype(np.int32)               # (w,S)
+        loss, state = net.loss(X, Y, mask, state, grads=False)
         total += loss
     return total / n
 

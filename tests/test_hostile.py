@@ -231,6 +231,8 @@ def test_random_magic_lines_give_only_usage_errors(ip, names_model, tmp_path):
     @given(st.lists(WORDS, max_size=8).map(" ".join))
     @example("names -s \ud800")                     # a raw UnicodeEncodeError once
     @example("names -n 3 -p a\ud800 -t 1e-320")
+    @example("\ud800")                              # a path: os.stat cannot encode it
+    @example("a\x00b")
     def check(line):
         for magic in ("charrnn_sample", "charrnn_info", "charrnn_load"):
             try:
@@ -352,3 +354,40 @@ def test_stream_batches_view_the_ids_and_give_int32_windows():
     assert np.shares_memory(batches.inputs, ids)
     X, Y, _ = batches.batch(0)
     assert X.dtype == np.int32 and X.flags.c_contiguous and X.shape == (25, 4)
+
+
+def test_evaluating_a_big_stream_text_gathers_one_window_at_a_time(stream_model):
+    text = (NAMES.replace("\n", " ") * 12_000)[:4_000_000]
+    _, peak = peak_bytes(stream_model.evaluate, text)
+    # ids 4 MB (uint8) and a window's loss (~12 MB); the old whole-text int32 inputs and
+    # targets added 32 MB.
+    assert peak < 20 * 2**20, f"{peak / 2**20:.1f} MiB"
+
+
+def test_stream_validation_reads_a_bounded_part_of_a_big_text():
+    from charrnn_magic.data import VAL_MAX_CHARS
+
+    model = CharRNN(hidden_size=4)
+    text = (NAMES.replace("\n", " ") * 4_000)[:1_500_000]
+    session = model._prepare(text, 1, None, None, None, eval_every=None, seed=1, mode=None,
+                             seq_length=None, batch_size=None, optimizer=None, lr=None,
+                             clip=None, clip_mode=None, val_fraction=0.5, lower=None,
+                             lr_schedule=None, raw_text=None)
+    assert len(session.val_ids) == VAL_MAX_CHARS < 750_000
+
+
+def test_ascii_chunks_still_name_unknown_characters():
+    vocab = Vocab.from_text("abc\n")
+    assert vocab.encode("cab\n").tolist() == [3, 1, 2, 0]
+    with pytest.raises(ValueError, match=r"1 character\(s\) outside the model's vocabulary: 'd'"):
+        vocab.encode("abd")
+
+
+@FEW
+@given(st.text(alphabet="ab\n", max_size=40), st.integers(0, 10))
+def test_counting_lines_without_splitting_the_text(text, most):
+    from charrnn_magic.defaults import _count_lines
+
+    lines = sum(1 for line in text.split("\n") if line)
+    counted = _count_lines(text, most)
+    assert counted == lines if lines <= most + 1 else counted == most + 1

@@ -319,7 +319,10 @@ class CharRNNMagics(Magics):
         if args.file:
             seen = {}
             for path in args.file:
-                where = os.path.realpath(os.path.expanduser(path)) if path.strip() else path
+                try:
+                    where = os.path.realpath(os.path.expanduser(path)) if path.strip() else path
+                except (ValueError, UnicodeError):        # NUL, lone surrogate: read_text says
+                    where = path
                 if where in seen:
                     raise UsageError(f"--file {path} is given twice (as {seen[where]!r} too): give "
                                      "each file once (joined twice, its text would be in both "
