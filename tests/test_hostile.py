@@ -167,6 +167,7 @@ def test_hash_as_an_option_value_is_the_character(ip, tmp_path):
     ip.run_cell_magic("charrnn_train", f"{SMALL} --steps 5 --mode lines", NAMES)
     text = ip.run_line_magic("charrnn_sample", "-p #1 -n 5 -r 1 -q")
     assert isinstance(text, str)
+    assert isinstance(ip.run_line_magic("charrnn_sample", r"-p anna\r\n -n 5 -q"), str)
     message = usage_error(ip.run_line_magic, "charrnn_sample", "--prime #Q")
     assert "'Q'" in message and "never saw" in message
 

@@ -38,7 +38,7 @@ from ..charrnn import PRESETS, CharRNN
 from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 from ..data import LongLinesCut
 from ..defaults import fit_to_text
-from ..text import check_no_surrogates
+from ..text import check_no_surrogates, normalize
 from ..train import TrainingDiverged
 from ..vocab import Vocab, describe_chars, describe_missing
 from .display import Sample, SampleList, mark_printed
@@ -501,6 +501,8 @@ class CharRNNMagics(Magics):
         name, model = self._model(args.name, trained=True)
         seed_char = parse_char(args.seed_char) if args.seed_char is not None else None
         prime = unescape(args.prime) if args.prime is not None else None
+        if prime is not None and not model.config().get("raw_text"):
+            prime = normalize(prime)              # as the engine takes it: \r\n is a newline
         if seed_char is not None and prime is not None:
             raise UsageError("give --seed-char or --prime, not both")
         if prime == "":
