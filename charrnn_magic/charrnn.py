@@ -439,7 +439,8 @@ class CharRNN:
         with self._lock:
             flat = self._net.flat.copy()
         return dict(seed_char=seed_char, net=self._net, flat=flat, start_ids=context, length=max(0, length),
-                    temperature=0.0 if temperature < MIN_TEMPERATURE else float(temperature), top_k=top_k, top_p=top_p,
+                    temperature=0.0 if temperature < MIN_TEMPERATURE else float(temperature),
+                    top_k=top_k, top_p=top_p,
                     stop_id=None if stop is None else vocab.chars.index(stop), count=count,
                     rng=np.random.default_rng(seed))
 

@@ -114,7 +114,8 @@ class LineBatches:
         self.cut = int(len(lengths) - self.whole.sum())
         if self.cut:
             warnings.warn(LongLinesCut(
-                f"lines mode: {self.cut:,} line(s) longer than {max_line:,} characters (the longest "
+                f"lines mode: {self.cut:,} line(s) longer than {max_line:,} characters "
+                f"(the longest "
                 f"{int(lengths.max()):,}) are trained on their first {max_line:,} only; use "
                 "stream mode for long text"), stacklevel=2)
             lengths = np.minimum(lengths, max_line)

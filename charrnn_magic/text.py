@@ -7,15 +7,14 @@ import codecs
 import os
 from pathlib import Path
 
-__all__ = ["normalize", "read_text", "check_no_surrogates"]
+__all__ = ["check_no_surrogates", "normalize", "read_text"]
 
 
 def normalize(text: str) -> str:
     """``text`` with a leading byte-order mark (U+FEFF) dropped and every line end made ``\\n``:
     Windows ``\\r\\n`` and old Mac ``\\r`` alike. A text without ``\\r`` or a BOM is returned as
     it is, at the cost of one scan (no copy), so big texts stay cheap."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text

@@ -30,8 +30,9 @@ class Vocab:
             raise ValueError("a vocabulary holds single characters")
         surrogates = [c for c in chars if "\ud800" <= c <= "\udfff"]
         if surrogates:
-            raise ValueError(f"a vocabulary cannot hold lone surrogates ({describe_chars(surrogates)}): "
-                             "they are halves of UTF-16 pairs, not characters")
+            raise ValueError(f"a vocabulary cannot hold lone surrogates "
+                             f"({describe_chars(surrogates)}): they are halves of UTF-16 pairs, "
+                             "not characters")
         self.chars: list[str] = chars
         codes = np.array([ord(c) for c in chars], dtype=np.int64)
         # A table from code point to id (-1: not in the vocabulary): encoding is one gather.
@@ -81,8 +82,8 @@ class Vocab:
             if self._ascii_table is not None and piece.isascii():
                 raw = piece.encode("ascii")
                 if not raw.translate(None, self._ascii_known):                 # all known
-                    ids[start : start + len(piece)] = np.frombuffer(raw.translate(self._ascii_table),
-                                                                    np.uint8)
+                    translated = raw.translate(self._ascii_table)
+                    ids[start : start + len(piece)] = np.frombuffer(translated, np.uint8)
                     continue
             codes = _code_points(piece, offset=start)                          # (n,)
             if codes.dtype == np.uint8 and len(self._ids) >= 256:              # ASCII: in range

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from charrnn_magic import CharRNN, sampling, train
+from charrnn_magic import CharRNN, sampling
 from charrnn_magic.data import MAX_LINE, LongLinesCut, StreamBatches
 from charrnn_magic.notebook.options import split_line
 from charrnn_magic.text import normalize, read_text
@@ -180,8 +180,8 @@ def test_paths_with_escaped_spaces_and_quotes_train(ip, tmp_path):
 
 
 def test_file_mistakes_say_what_is_wrong(ip, tmp_path):
-    line = lambda options: usage_error(ip.run_line_magic, "charrnn_train",  # noqa: E731
-                                       f"{SMALL} --steps 2 {options}")
+    def line(options):
+        return usage_error(ip.run_line_magic, "charrnn_train", f"{SMALL} --steps 2 {options}")
     assert line("--file ''") == "--file '' is an empty path: give the path of a text file"
     odd = tmp_path / "odd.txt"
     odd.write_bytes(b"\xff\xfe\xfd hello")
@@ -218,7 +218,8 @@ def test_the_reader_reads_or_refuses_any_bytes(data):
 WORDS = st.one_of(
     st.sampled_from(["-n", "-t", "-s", "-p", "--prime", "-k", "--top-p", "-c", "-r", "--stop",
                      "-q", "--seed-char", "--temperature", "#", "#x", '"', "'", "\\", "\\ ",
-                     "''", '""', "names", "nobody", "-", "--", "=", "--prime=#", "\\n", "0", "1e-320",
+                     "''", '""', "names", "nobody", "-", "--", "=", "--prime=#", "\\n", "0",
+                     "1e-320",
                      "-1", "nan", "inf", "3", "0.5", "space", "\ud800", "\ufeff", "\r"]),
     st.integers(-3, 40).map(str),
     st.text(max_size=4),
@@ -305,7 +306,7 @@ def test_a_cut_line_is_not_taught_to_end_where_it_was_cut():
     ids = np.array([1, 1, 0, 1, 1, 1, 1, 1, 0], np.uint8)             # lines of 2 and 5
     with pytest.warns(LongLinesCut, match="1 line"):
         batches = LineBatches(ids, np.array([0, 3]), np.array([2, 5]), 2, 0, max_line=3)
-    X, Y, mask = batches.batch(0, np.array([0, 1]))
+    X, _, mask = batches.batch(0, np.array([0, 1]))
     assert X.shape == (4, 2) and batches.cut == 1
     assert mask[:, 0].tolist() == [1, 1, 1, 0] and mask[:, 1].tolist() == [1, 1, 1, 0]
 
@@ -334,9 +335,9 @@ def test_the_magic_says_in_one_line_that_it_cut_lines(ip, tmp_path, capsys):
                                        f"--batch-size 4 --file {path}")
     out = capsys.readouterr().out
     note = [line for line in out.splitlines() if "longer than" in line]
-    assert note == [f"note: lines mode: 1 line(s) longer than {MAX_LINE:,} characters (the "
-                    f"longest 200,000) are trained on their first {MAX_LINE:,} only; use stream "
-                    "mode for long text"]
+    assert note == [(f"note: lines mode: 1 line(s) longer than {MAX_LINE:,} characters (the "
+                     f"longest 200,000) are trained on their first {MAX_LINE:,} only; use stream "
+                     "mode for long text")]
 
 
 # ---- G. ids in the smallest type, no copies ---------------------------------------------------
@@ -353,7 +354,7 @@ def test_stream_batches_view_the_ids_and_give_int32_windows():
     ids = np.arange(1000, dtype=np.int64).astype(np.uint8)
     batches = StreamBatches(ids, 4, 25)
     assert np.shares_memory(batches.inputs, ids)
-    X, Y, _ = batches.batch(0)
+    X, _, _ = batches.batch(0)
     assert X.dtype == np.int32 and X.flags.c_contiguous and X.shape == (25, 4)
 
 

@@ -62,7 +62,8 @@ def _warnings_as_lines(quiet: bool):
     ``quiet``), instead of Python's two-line warning with a source line."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", LongLinesCut)
-        warnings.showwarning = lambda message, *_, **__: None if quiet else print(f"note: {message}")
+        warnings.showwarning = lambda message, *_, **__: (
+            None if quiet else print(f"note: {message}"))
         yield
 
 

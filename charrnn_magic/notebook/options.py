@@ -150,8 +150,8 @@ def _words(line: str, magic_name: str) -> tuple[list[str], set[int]]:
                 word.append(c)
         i += 1
     if quote:
-        raise UsageError(f"%{magic_name}: a quote is not closed in: {line.strip()} (write \\{quote} "
-                         f"for the character)")
+        raise UsageError(f"%{magic_name}: a quote is not closed in: {line.strip()} "
+                         f"(write \\{quote} for the character)")
     if in_word:
         words.append("".join(word))
     return words, hashes
