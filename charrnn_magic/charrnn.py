@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint
-from .data import VAL_MAX_CHARS, LineBatches, StreamBatches, line_spans, split_lines, split_stream
+from .data import (VAL_MAX_CHARS, LineBatches, StreamBatches, line_spans, split_lines,
+                   split_stream, validation_lines)
 from .memory import keep_freed_memory
 from .model import Network
 from .optim import DEFAULT_LR, OPTIMIZERS
@@ -575,7 +576,7 @@ class TrainingSession:
         else:
             starts, lengths = line_spans(ids, self.newline)
             (ts, tl), (vs, vl) = split_lines(starts, lengths, s["val_fraction"], s["seed"])
-            self.val_ids, self.val_spans = (ids if len(vs) else None), (vs, vl)
+            self.val_ids, self.val_spans = (ids if len(vs) else None), validation_lines(vs, vl)
             self.batches = LineBatches(ids, ts, tl, s["batch_size"], self.newline)
         digest = _digest(ids)
         self.key = f"{self.mode}:{s['batch_size']}:{s['seq_length']}:{s['val_fraction']}:{digest}"

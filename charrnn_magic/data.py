@@ -22,9 +22,10 @@ import numpy as np
 MAX_LINE = 1000
 
 
-#: Stream mode validates on at most this many characters: the start of the held-out tail.
-#: The held-out part of a big text (100 MB of a 1 GB file) would otherwise take longer to
-#: validate than the whole run to train.
+#: Training validates on at most this many characters: the start of the held-out tail (stream
+#: mode), or the first held-out lines that hold that many, each cut to ``MAX_LINE`` (lines
+#: mode). The held-out part of a big text (100 MB of a 1 GB file) would otherwise take longer
+#: to validate than the whole run to train. ``CharRNN.evaluate`` reads all of its text.
 VAL_MAX_CHARS = 1 << 17
 
 
@@ -50,6 +51,16 @@ def line_spans(ids: np.ndarray, newline_id: int):
     ends = np.concatenate((breaks, [len(ids)]))
     keep = ends > starts
     return starts[keep], ends[keep] - starts[keep]
+
+
+def validation_lines(starts, lengths, max_line: int = MAX_LINE, budget: int = VAL_MAX_CHARS):
+    """(starts, lengths, whole) of the validation lines a training run reads: lines up to
+    ``budget`` characters in all (at least one), each cut to ``max_line`` as training cuts
+    them (``whole`` False for a cut line: its closing newline is not a target). A validation
+    then costs the same for any text and any line length."""
+    keep = max(1, int(np.searchsorted(np.cumsum(np.minimum(lengths, max_line)), budget)))
+    starts, lengths = starts[:keep], lengths[:keep]
+    return starts, np.minimum(lengths, max_line), lengths <= max_line
 
 
 def split_lines(starts, lengths, val_fraction: float, seed: int):

@@ -300,13 +300,17 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
 
     Stream mode: the text is cut into up to 64 streams evaluated side by side (each from a fresh
     state, padded with a mask so that every character after the first of each stream counts).
-    Lines mode: each line from a fresh state, with its closing newline.
+    Lines mode: each line from a fresh state, with its closing newline; ``line_spans`` is
+    (starts, lengths) or (starts, lengths, whole), whole False for a line cut short, whose
+    closing newline does not count.
     """
     if mode == "lines":
-        starts, lengths = line_spans
+        starts, lengths, *whole = line_spans
+        whole = whole[0] if whole else np.ones(len(starts), bool)
         total = count = 0.0
         for group in _line_groups(lengths):
-            X, Y, mask = LineBatches.pad(ids, starts[group], lengths[group], newline_id)   # (T, b)
+            X, Y, mask = LineBatches.pad(ids, starts[group], lengths[group], newline_id,
+                                         whole[group])                                   # (T, b)
             state = net.initial_state(X.shape[1])
             for p in range(0, len(X), 256):            # a long line: window by window, as streams
                 loss, state = net.loss(X[p : p + 256], Y[p : p + 256], mask[p : p + 256], state,

@@ -393,3 +393,20 @@ def test_counting_lines_without_splitting_the_text(text, most):
     lines = sum(1 for line in text.split("\n") if line)
     counted = _count_lines(text, most)
     assert counted == lines if lines <= most + 1 else counted == most + 1
+
+
+def test_lines_validation_is_cut_and_bounded_like_training():
+    from charrnn_magic.data import VAL_MAX_CHARS
+
+    model = CharRNN(hidden_size=4)
+    lines = ["ab" * 100_000] + ["anna", "bob"] * 40_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LongLinesCut)
+        session = model._prepare("\n".join(lines) + "\n", 1, None, None, None, eval_every=None,
+                                 seed=1, mode="lines", seq_length=None, batch_size=None,
+                                 optimizer=None, lr=None, clip=None, clip_mode=None,
+                                 val_fraction=0.5, lower=None, lr_schedule=None, raw_text=None)
+    starts, lengths, whole = session.val_spans
+    assert lengths.max() <= MAX_LINE and lengths.sum() <= VAL_MAX_CHARS < 100_000 * 0.5 * 3.5
+    assert whole.sum() == len(whole) - 1               # with seed 1, the long line is held out
+    assert lengths[~whole].tolist() == [MAX_LINE]
