@@ -410,3 +410,28 @@ def test_lines_validation_is_cut_and_bounded_like_training():
     assert lengths.max() <= MAX_LINE and lengths.sum() <= VAL_MAX_CHARS < 100_000 * 0.5 * 3.5
     assert whole.sum() == len(whole) - 1               # with seed 1, the long line is held out
     assert lengths[~whole].tolist() == [MAX_LINE]
+
+
+@FEW
+@given(st.text(max_size=30))
+def test_any_line_splits_or_is_refused_with_a_usage_error(line):
+    try:
+        words = split_line(line, takes_value={"-p"})
+    except UsageError as exc:
+        assert type(exc) is UsageError and "quote is not closed" in str(exc)
+    else:
+        assert all(isinstance(w, str) for w in words)
+
+
+def test_any_prime_samples_or_is_refused_with_a_usage_error(ip, names_model):
+    ip.user_ns["names"] = names_model
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.text(max_size=12))
+    def check(prime):
+        try:
+            ip.run_line_magic("charrnn_sample", f"names -n 3 -q -p {prime!r}")
+        except UsageError as exc:
+            assert type(exc) is UsageError
+
+    check()
