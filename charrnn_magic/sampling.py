@@ -13,9 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from .settings import check_int, check_number
+from .text import check_no_surrogates, normalize
 from .vocab import describe_chars
 
 _BLOCK = 256  # steps of Gumbel noise drawn at a time
+_PRIME_CHUNK = 256  # priming characters run through the network at a time
+
+#: Temperatures below this sample greedily, as 0 does. At 1e-6 the Gumbel noise (|g| < 17 in
+#: float32) weighs as much as a logit difference of 2e-5, so the draw is already the argmax; far
+#: below it, 1/T overflows (1e-320 gave inf weights and only newlines).
+MIN_TEMPERATURE = 1e-6
 
 
 class _Default:
@@ -34,12 +41,13 @@ class _Default:
 LINE_END = _Default("the end of the line in lines mode, none in stream mode")
 
 
-def plan(vocab, net, flat, *, lines: bool, lower: bool, length, temperature, prime, seed_char,
-         top_k, top_p, stop, count, seed) -> dict:
+def plan(vocab, net, flat, *, lines: bool, lower: bool, raw_text: bool, length, temperature,
+         prime, seed_char, top_k, top_p, stop, count, seed) -> dict:
     """Check the sampling arguments (a ValueError names the first wrong one) and turn them into
     ``generate``'s keyword arguments, plus ``seed_char`` (lower-cased for a ``lower`` model).
 
-    vocab, net: the model's; flat: a private copy of its weights; lines: a lines-mode model.
+    vocab, net: the model's; flat: a private copy of its weights; lines: a lines-mode model;
+    lower, raw_text: how the model took its training text, and so takes the prime.
     """
     check_int("length", length, 0)
     check_int("count", count, 1)
@@ -57,6 +65,11 @@ def plan(vocab, net, flat, *, lines: bool, lower: bool, length, temperature, pri
         raise ValueError(f"stop={stop!r} must be one character or None")
     if prime is not None and seed_char is not None:
         raise ValueError("give either prime or seed_char, not both")
+    for what, text in (("prime", prime), ("seed_char", seed_char)):
+        if text is not None:
+            check_no_surrogates(text, what)
+    if prime is not None and not raw_text:
+        prime = normalize(prime)
     if lower:
         prime = prime.lower() if prime else prime
         seed_char = seed_char.lower() if seed_char else seed_char
@@ -135,18 +148,15 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
     rng = rng if rng is not None else np.random.default_rng()
     params = net.views(flat)
     layers = [net.layer_params(params, l) for l in range(len(net.cells))]
-    greedy = temperature == 0
+    greedy = temperature < MIN_TEMPERATURE
     scale = 1.0 if greedy else 1.0 / temperature
     Wy = params["Wy"] * scale                          # (H, V) temperature folded in once
     by = params["by"] * scale
     V = Wy.shape[1]
     embed = layers[0]["Wx"] + layers[0]["b"]          # (V, G) input term of layer 0 per character
 
-    state = [tuple(np.zeros((count, net.hidden_size), net.dtype) for _ in range(c.state_size))
-             for c in net.cells]
     context = np.asarray(start_ids, dtype=np.int64)
-    if len(context) > 1:
-        state = [tuple(a.copy() for a in s) for s in _prime(net, layers, context[:-1], state, count)]
+    state = _prime(net, layers, context[:-1], count)
     scratch = [c.scratch(count, net.dtype) for c in net.cells]
     x_upper = [np.empty((count, c.gates * net.hidden_size), net.dtype) for c in net.cells]
     logits = np.empty((count, V), net.dtype)
@@ -214,15 +224,21 @@ def gumbel_noise(rng, shape, dtype) -> np.ndarray:
     return g
 
 
-def _prime(net, layers, context, state, count):
-    """Run the priming ids through the network with the batched forward pass (all samples
-    share the context, so it is one (T, count) batch) and return the final state."""
-    below = np.repeat(context[:, None], count, axis=1)                # (T, count) ids
-    new_state = []
-    for l, (cell, p) in enumerate(zip(net.cells, layers)):
-        below, last, _ = cell.forward(net.project(l, below, p), state[l], p)
-        new_state.append(last)
-    return new_state
+def _prime(net, layers, context, count):
+    """The state after the priming ids ``context``, one (count, H) array per state part and
+    layer, each a fresh copy the sampling loop may update in place.
+
+    All samples share the context, so it runs once, as a batch of one, through the batched
+    forward pass ``_PRIME_CHUNK`` characters at a time carrying only the state; the state is
+    then copied to every sample. Memory is a chunk's activations, whatever the prime's length
+    and ``count``."""
+    state = [tuple(np.zeros((1, net.hidden_size), net.dtype) for _ in range(c.state_size))
+             for c in net.cells]                                      # (1, H) each
+    for start in range(0, len(context), _PRIME_CHUNK):
+        below = context[start : start + _PRIME_CHUNK, None]           # (t, 1) ids
+        for l, (cell, p) in enumerate(zip(net.cells, layers)):
+            below, state[l], _ = cell.forward(net.project(l, below, p), state[l], p)
+    return [tuple(np.repeat(a, count, axis=0) for a in s) for s in state]   # (count, H) each
 
 
 def _keep_top_p(logits, top_p):
