@@ -3,8 +3,8 @@
 ``plan`` checks the arguments of ``CharRNN.sample`` (and its siblings) and turns them into
 ``generate``'s; ``generate`` yields the sampled ids step by step; ``decode`` turns them into texts.
 
-Sampling uses the Gumbel-max trick: ``argmax(logits / T + g)`` with standard Gumbel noise ``g`` is an
-exact draw from ``softmax(logits / T)``. The noise for a block of steps is drawn in one call, and
+Sampling uses the Gumbel-max trick: ``argmax(logits / T + g)`` with standard Gumbel noise ``g`` is
+an exact draw from ``softmax(logits / T)``. The noise for a block of steps is drawn in one call, and
 ``1 / T`` is folded into the output weights once, so a step costs two matrix-vector products, a
 tanh and an argmax: no softmax, no cumulative sum, no ``np.random.choice`` per character.
 """
@@ -112,7 +112,7 @@ def decode(steps, vocab, count: int, *, with_probs: bool, seed_char, drop_stop_i
         probs = np.concatenate([out[1] for out in steps] or [np.zeros(0)]).reshape(n, count).T
     lookup = np.array(vocab.chars + [""])              # id -1 (after a stop) decodes to ""
     texts, out_probs = [], []
-    for row, prow in zip(ids, probs if with_probs else ids):
+    for row, prow in zip(ids, probs if with_probs else ids, strict=True):
         n = len(row) if not (row < 0).any() else int(np.argmax(row < 0))
         if drop_stop_id is not None and n and row[n - 1] == drop_stop_id:
             n -= 1
@@ -167,14 +167,18 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
     # The loop body runs once per character: everything it needs is bound to a local name
     # first, and the noise block is walked row by row, to keep Python's share of a step small.
     cell0, p0, state0, scratch0 = net.cells[0], layers[0], state[0], scratch[0]
-    upper = [(cell, layers[l], state[l], scratch[l], x_upper[l]) for l, cell in enumerate(net.cells) if l]
+    upper = [(cell, layers[l], state[l], scratch[l], x_upper[l])
+             for l, cell in enumerate(net.cells) if l]
     single = count == 1
     dot = np.dot
     t = 0
     while t < length:
         n = min(_BLOCK, length - t)
         # The head's bias plus this block's Gumbel noise: one (n, count, V) array.
-        head_bias = np.broadcast_to(by, (n, count, V)) if greedy else gumbel_noise(rng, (n, count, V), net.dtype) + by
+        if greedy:
+            head_bias = np.broadcast_to(by, (n, count, V))
+        else:
+            head_bias = gumbel_noise(rng, (n, count, V), net.dtype) + by
         for bias in head_bias:
             # One sample: a plain index gives a view, ten times cheaper than a fancy index's copy.
             x = embed[ids[0]] if single else embed[ids]              # (G,) or (count, G)
@@ -236,7 +240,7 @@ def _prime(net, layers, context, count):
              for c in net.cells]                                      # (1, H) each
     for start in range(0, len(context), _PRIME_CHUNK):
         below = context[start : start + _PRIME_CHUNK, None]           # (t, 1) ids
-        for l, (cell, p) in enumerate(zip(net.cells, layers)):
+        for l, (cell, p) in enumerate(zip(net.cells, layers, strict=True)):
             below, state[l], _ = cell.forward(net.project(l, below, p), state[l], p)
     return [tuple(np.repeat(a, count, axis=0) for a in s) for s in state]   # (count, H) each
 

@@ -20,7 +20,8 @@ _READABLE = {" ": "␣ (space)", "\n": "⏎ (newline)", "\t": "⇥ (tab)", "\r":
 
 
 class Vocab:
-    """The characters a model knows, in sorted order; ``vocab.chars[i]`` is the character of id ``i``."""
+    """The characters a model knows, in sorted order; ``vocab.chars[i]`` is the character of id
+    ``i``."""
 
     def __init__(self, chars):
         chars = sorted(set(chars))
@@ -97,7 +98,8 @@ class Vocab:
                                  | set(self.missing(text[start + len(piece):])))
                 raise ValueError(
                     f"the text has {len(missing)} character(s) outside the model's vocabulary: "
-                    f"{describe_chars(missing)}; remove them or retrain the model on text that has them"
+                    f"{describe_chars(missing)}; remove them or retrain the model on text that "
+                    "has them"
                 )
             ids[start : start + len(piece)] = chunk
         return ids
@@ -110,7 +112,8 @@ class Vocab:
         return [c for c in _distinct_chars(text) if c not in self.chars]
 
     def label(self, char: str) -> str:
-        """A readable label for the UIs: ``'␣ (space)'`` for ``' '``, the character itself otherwise."""
+        """A readable label for the UIs: ``'␣ (space)'`` for ``' '``, the character itself
+        otherwise."""
         return _READABLE.get(char, char)
 
 

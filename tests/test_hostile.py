@@ -278,8 +278,8 @@ def test_chunked_priming_gives_the_state_of_one_pass(stream_model, monkeypatch):
     chunked = sampling._prime(net, layers, context, 3)
     monkeypatch.setattr(sampling, "_PRIME_CHUNK", 10_000)
     whole = sampling._prime(net, layers, context, 3)
-    for a, b in zip(chunked, whole):
-        for x, y in zip(a, b):
+    for a, b in zip(chunked, whole, strict=True):
+        for x, y in zip(a, b, strict=True):
             assert x.shape == (3, net.hidden_size)
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
 
