@@ -3,9 +3,9 @@
 ::
 
     >>> model.fit(text, steps=2000)
-    >>> model.timeline               # Timeline(20 snapshots, steps 96 … 2,000; 20 × 52,035 ...)
-    >>> model.timeline.steps         # [96, 192, ..., 1920, 2000]
-    >>> early = model.at_step(96)    # a CharRNN with the weights of step 96
+    >>> model.timeline               # Timeline(16 snapshots, steps 128 … 2,000, ...; 12.1 MB)
+    >>> model.timeline.steps         # [128, 256, ..., 1920, 2000]
+    >>> early = model.at_step(128)   # a CharRNN with the weights of step 128
     >>> early.sample(200, seed=1)    # what the model wrote then
     >>> early.inspect(text)          # what its units did then
 
@@ -24,7 +24,7 @@ What it costs
 -------------
 Each snapshot is a copy of the weights: ``n_params × itemsize`` bytes (4 for float32, 8 for
 float64), so at most ``snapshots × n_params × itemsize``: 20 snapshots of the default GRU 2×128
-on a vocabulary of 80 (about 270k parameters) are about 21 MB. ``Timeline.nbytes`` is the
+on a vocabulary of 80 (189,520 parameters) are 15.2 MB. ``Timeline.nbytes`` is the
 figure for a model, and its repr says it. Taking one copies the weights once; with the grid
 above, a fit of ``n`` steps takes about ``snapshots × log2(n / snapshots)`` copies in all.
 
