@@ -9,46 +9,64 @@ that does not depend on the carried gradient is computed for all steps at once, 
 Shapes: T steps, B sequences, H hidden units, G gates (RNN 1, GRU 3, LSTM 4).
 ``XW`` is (T, B, G·H); ``Wh`` is (H, G·H); a state is a tuple of (B, H) arrays.
 Backpropagation is truncated at the window: no gradient flows into the initial state.
-Inside the loops ``np.dot`` is used rather than ``np.matmul``: for these small products its
-dispatch costs about a microsecond less per call. The exception is the LSTM's forward product
-from a padded copy of ``Wh`` (``unaliased``), which only ``np.matmul`` passes to BLAS uncopied.
-The backward loops multiply by a C-contiguous copy of ``Wh.T`` (``transposed``) rather than the
-transposed view: OpenBLAS ran (32,1024)@(1024,256) 1.75x faster that way here, for a copy made
-once per window.
+Every array a window needs comes from ``ws`` (a ``memory.Workspace``) under a name starting with
+``name``, so the next window of the same shape reuses it instead of faulting fresh memory in; the
+returned state is a copy, so that it outlives the next window.
+Inside the loops ``np.dot`` is used rather than ``np.matmul``: its dispatch is cheaper for these
+small products. The exception is the LSTM's forward product from a copy of ``Wh`` with padded rows
+(``padded_rows``), which only ``np.matmul`` passes to BLAS uncopied. The backward loops multiply
+by a C-contiguous copy of ``Wh.T`` (``transposed``) rather than the transposed view, which BLAS
+multiplies faster, for a copy made once per window. The measurements behind each choice are in
+benchmarks/README.md.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .memory import FRESH, Workspace
 
-def padded(W: np.ndarray) -> np.ndarray:
+
+def padded(W: np.ndarray, ws: Workspace = FRESH, name: str = "padded") -> np.ndarray:
     """A copy of ``W`` as a view into a buffer whose rows are 16 elements longer.
 
     Reading down the columns of an array whose rows are a multiple of 4 KiB long (1024 float32)
     puts every read into the same cache sets; the padding breaks that.
     """
     H, G = W.shape
-    out = np.empty((H, G + 16), W.dtype)
+    out = ws.empty(name, (H, G + 16), W.dtype)
     out[:, :G] = W
     return out[:, :G]
 
 
-def transposed(W: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of ``W.T``, made from a padded copy (181 µs here for a (256, 1024)
-    float32 ``W``, against 855 µs for ``np.ascontiguousarray(W.T)``). A ``W`` whose rows are
-    padded already (``padded``) is used as it is."""
+def transposed(W: np.ndarray, ws: Workspace = FRESH, name: str = "WhT") -> np.ndarray:
+    """A C-contiguous copy of ``W.T``, made from a padded copy: copying down the columns of rows
+    4 KiB long is slow for the same cache-set reason (see ``padded``). A ``W`` whose rows are
+    padded already is used as it is."""
     already_padded = W.strides[0] != W.shape[1] * W.itemsize
-    if already_padded or W.nbytes < 65536:    # small enough to stay in cache either way
-        return np.ascontiguousarray(W.T)
-    return np.ascontiguousarray(padded(W).T)
+    if not (already_padded or W.nbytes < 65536):    # small enough to stay in cache either way
+        W = padded(W, ws, name + ".padded")
+    out = ws.empty(name, W.shape[::-1], W.dtype)
+    out[...] = W.T
+    return out
 
 
-def unaliased(W: np.ndarray) -> np.ndarray:
-    """``W`` for the step products ``h @ W`` of a window: a padded copy when its rows are a
-    multiple of 4 KiB (an LSTM with H = 256), else ``W`` itself. OpenBLAS ran (16,256)@(256,1024)
-    in 175 µs from ``W`` and 130 µs from the padded copy here. Multiply with ``np.matmul``, which
-    passes the padded rows to BLAS as they are (``np.dot`` would copy them contiguous again)."""
-    return padded(W) if (W.shape[1] * W.itemsize) % 4096 == 0 else W
+def padded_rows(W: np.ndarray, ws: Workspace = FRESH, name: str = "Wh.padded") -> np.ndarray:
+    """``W`` for the step products ``h @ W`` of a window: a copy with padded rows (``padded``)
+    when its rows are a multiple of 4 KiB (an LSTM with H = 256), which BLAS reads faster, else
+    ``W`` itself. Multiply with ``np.matmul``, which passes the padded rows to BLAS as they are
+    (``np.dot`` would copy them contiguous again)."""
+    return padded(W, ws, name) if (W.shape[1] * W.itemsize) % 4096 == 0 else W
+
+
+def one_minus_(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = 1 - x."""
+    return np.subtract(1.0, x, out=out)
+
+
+def one_minus_square_(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = 1 - x²."""
+    np.square(x, out=out)
+    return np.subtract(1.0, out, out=out)
 
 
 def sigmoid_(x: np.ndarray) -> np.ndarray:
@@ -72,26 +90,26 @@ class RNNCell:
     def extra_params(self) -> dict:
         return {}
 
-    def forward(self, XW, state, p):
+    def forward(self, XW, state, p, ws: Workspace = FRESH, name: str = ""):
         (h0,) = state
         T, B, H = XW.shape
         Wh = p["Wh"]
-        Hs = np.empty((T + 1, B, H), XW.dtype)  # Hs[0] is the initial state, Hs[t+1] the output at t
+        Hs = ws.empty(name + "Hs", (T + 1, B, H), XW.dtype)  # Hs[0] initial state, Hs[t+1] output t
         Hs[0] = h0
         for t in range(T):
             h = Hs[t + 1]
             np.dot(Hs[t], Wh, out=h)
             h += XW[t]
             np.tanh(h, out=h)
-        return Hs[1:], (Hs[T],), Hs
+        return Hs[1:], (Hs[T].copy(),), Hs
 
-    def backward(self, dHs, cache, p, g):
+    def backward(self, dHs, cache, p, g, ws: Workspace = FRESH, name: str = ""):
         """dHs (T,B,H): gradient of the loss w.r.t. each output. Returns dXW (T,B,H)."""
         Hs = cache
         T, B, H = dHs.shape
-        WhT = transposed(p["Wh"])                # see the module docstring
-        dA = 1.0 - Hs[1:] ** 2                       # (T,B,H) tanh'; becomes dXW in the loop
-        dh = np.zeros((B, H), dHs.dtype)             # gradient carried back from step t+1
+        WhT = transposed(p["Wh"], ws, name + "WhT")      # see the module docstring
+        dA = one_minus_square_(Hs[1:], ws.empty(name + "dA", (T, B, H), dHs.dtype))  # tanh'; -> dXW
+        dh = ws.zeros(name + "dh", (B, H), dHs.dtype)   # gradient carried back from step t+1
         for t in range(T - 1, -1, -1):
             dh += dHs[t]
             dA[t] *= dh
@@ -125,16 +143,16 @@ class LSTMCell:
     def extra_params(self) -> dict:
         return {}
 
-    def forward(self, XW, state, p):
+    def forward(self, XW, state, p, ws: Workspace = FRESH, name: str = ""):
         h0, c0 = state
         T, B, G = XW.shape
         H = G // 4
-        Wh = unaliased(p["Wh"])
-        A = np.empty((T, B, G), XW.dtype)        # gate activations [i, f, o, g]
-        Hs = np.empty((T + 1, B, H), XW.dtype)
-        Cs = np.empty((T + 1, B, H), XW.dtype)
-        TC = np.empty((T, B, H), XW.dtype)       # tanh(c_t)
-        ig = np.empty((B, H), XW.dtype)
+        Wh = padded_rows(p["Wh"], ws, name + "Wh.padded")
+        A = ws.empty(name + "A", (T, B, G), XW.dtype)        # gate activations [i, f, o, g]
+        Hs = ws.empty(name + "Hs", (T + 1, B, H), XW.dtype)
+        Cs = ws.empty(name + "Cs", (T + 1, B, H), XW.dtype)
+        TC = ws.empty(name + "TC", (T, B, H), XW.dtype)       # tanh(c_t)
+        ig = ws.empty(name + "ig", (B, H), XW.dtype)
         Hs[0], Cs[0] = h0, c0
         for t in range(T):
             a = A[t]
@@ -148,23 +166,31 @@ class LSTMCell:
             c += ig
             np.tanh(c, out=TC[t])
             np.multiply(a[:, 2 * H : 3 * H], TC[t], out=Hs[t + 1])   # h = o * tanh(c)
-        return Hs[1:], (Hs[T], Cs[T]), (A, Hs, Cs, TC, Wh)
+        return Hs[1:], (Hs[T].copy(), Cs[T].copy()), (A, Hs, Cs, TC, Wh)
 
-    def backward(self, dHs, cache, p, g):
+    def backward(self, dHs, cache, p, g, ws: Workspace = FRESH, name: str = ""):
         A, Hs, Cs, TC, Wh = cache
         T, B, H = dHs.shape
-        WhT = transposed(Wh)                     # from the forward's (padded) Wh; see above
+        dtype = dHs.dtype
+        WhT = transposed(Wh, ws, name + "WhT")      # from the forward's (padded) Wh; see above
         I, F, O, Gc = A[..., :H], A[..., H : 2 * H], A[..., 2 * H : 3 * H], A[..., 3 * H :]
         # Factors that do not depend on the carried gradient, for all steps at once (T,B,H):
-        k_c = O * (1.0 - TC**2)            # dc_t from dh_t
-        k_o = TC * O * (1.0 - O)           # d(pre-activation of o) from dh_t
-        k_i = Gc * I * (1.0 - I)           # ... of i from dc_t
-        k_f = Cs[:-1] * F * (1.0 - F)      # ... of f from dc_t
-        k_g = I * (1.0 - Gc**2)            # ... of g from dc_t
-        dA = np.empty_like(A)              # (T,B,4H) becomes dXW
-        dh = np.zeros((B, H), dHs.dtype)
-        dc = np.zeros((B, H), dHs.dtype)
-        tmp = np.empty((B, H), dHs.dtype)
+        k = {f: ws.empty(name + "k_" + f, (T, B, H), dtype) for f in "coifg"}
+        s = ws.empty(name + "k.tmp", (T, B, H), dtype)
+        k_c = one_minus_square_(TC, k["c"])                  # dc_t from dh_t: O * (1 - TC²)
+        k_c *= O
+        k_o = np.multiply(TC, O, out=k["o"])                 # d(pre-act. of o) from dh_t:
+        k_o *= one_minus_(O, s)                              # TC * O * (1 - O)
+        k_i = np.multiply(Gc, I, out=k["i"])                 # ... of i from dc_t: Gc * I * (1 - I)
+        k_i *= one_minus_(I, s)
+        k_f = np.multiply(Cs[:-1], F, out=k["f"])            # ... of f: C_{t-1} * F * (1 - F)
+        k_f *= one_minus_(F, s)
+        k_g = one_minus_square_(Gc, k["g"])                  # ... of g: I * (1 - Gc²)
+        k_g *= I
+        dA = ws.empty(name + "dA", A.shape, dtype)           # (T,B,4H) becomes dXW
+        dh = ws.zeros(name + "dh", (B, H), dtype)
+        dc = ws.zeros(name + "dc", (B, H), dtype)
+        tmp = ws.empty(name + "tmp", (B, H), dtype)
         for t in range(T - 1, -1, -1):
             da = dA[t]
             dh += dHs[t]
@@ -213,15 +239,15 @@ class GRUCell:
     def extra_params(self) -> dict:
         return {"bhn": (self.hidden_size,)}
 
-    def forward(self, XW, state, p):
+    def forward(self, XW, state, p, ws: Workspace = FRESH, name: str = ""):
         (h0,) = state
         T, B, G = XW.shape
         H = G // 3
         Wh, bhn = p["Wh"], p["bhn"]
-        A = np.empty((T, B, G), XW.dtype)       # [r, z, n] activations
-        HW = np.empty((T, B, G), XW.dtype)      # h @ Wh, with bhn added to its n block
-        Hs = np.empty((T + 1, B, H), XW.dtype)
-        tmp = np.empty((B, H), XW.dtype)
+        A = ws.empty(name + "A", (T, B, G), XW.dtype)       # [r, z, n] activations
+        HW = ws.empty(name + "HW", (T, B, G), XW.dtype)     # h @ Wh, with bhn added to its n block
+        Hs = ws.empty(name + "Hs", (T + 1, B, H), XW.dtype)
+        tmp = ws.empty(name + "tmp", (B, H), XW.dtype)
         Hs[0] = h0
         for t in range(T):
             a, hw = A[t], HW[t]
@@ -236,21 +262,28 @@ class GRUCell:
             np.subtract(Hs[t], n, out=tmp)
             tmp *= a[:, H : 2 * H]
             np.add(n, tmp, out=Hs[t + 1])          # h' = n + z * (h - n)
-        return Hs[1:], (Hs[T],), (A, HW, Hs)
+        return Hs[1:], (Hs[T].copy(),), (A, HW, Hs)
 
-    def backward(self, dHs, cache, p, g):
+    def backward(self, dHs, cache, p, g, ws: Workspace = FRESH, name: str = ""):
         A, HW, Hs = cache
         T, B, H = dHs.shape
-        WhT = transposed(p["Wh"])                # see the module docstring
+        dtype = dHs.dtype
+        WhT = transposed(p["Wh"], ws, name + "WhT")      # see the module docstring
         R, Z, N = A[..., :H], A[..., H : 2 * H], A[..., 2 * H :]
         HN = HW[..., 2 * H :]
-        k_n = (1.0 - Z) * (1.0 - N**2)         # d(pre-activation of n) from dh'
-        k_z = (Hs[:-1] - N) * Z * (1.0 - Z)    # d(pre-activation of z) from dh'
-        k_r = HN * R * (1.0 - R)               # d(pre-activation of r) from d(pre-act of n)
-        dXW = np.empty_like(A)                 # [dr, dz, dn] for the input projection
-        dHW = np.empty_like(A)                 # [dr, dz, dn * r] for the recurrent product
-        dh = np.zeros((B, H), dHs.dtype)
-        direct = np.empty((B, H), dHs.dtype)
+        k = {f: ws.empty(name + "k_" + f, (T, B, H), dtype) for f in "nzr"}
+        s = ws.empty(name + "k.tmp", (T, B, H), dtype)
+        k_n = one_minus_(Z, k["n"])                   # d(pre-activation of n) from dh':
+        k_n *= one_minus_square_(N, s)                # (1 - Z) * (1 - N²)
+        k_z = np.subtract(Hs[:-1], N, out=k["z"])     # d(pre-activation of z) from dh':
+        k_z *= Z                                      # (h - N) * Z * (1 - Z)
+        k_z *= one_minus_(Z, s)
+        k_r = np.multiply(HN, R, out=k["r"])          # d(pre-act. of r) from d(pre-act. of n):
+        k_r *= one_minus_(R, s)                       # HN * R * (1 - R)
+        dXW = ws.empty(name + "dXW", A.shape, dtype)  # [dr, dz, dn] for the input projection
+        dHW = ws.empty(name + "dHW", A.shape, dtype)  # [dr, dz, dn * r] for the recurrent product
+        dh = ws.zeros(name + "dh", (B, H), dtype)
+        direct = ws.empty(name + "direct", (B, H), dtype)
         for t in range(T - 1, -1, -1):
             dx, dhw = dXW[t], dHW[t]
             dh += dHs[t]

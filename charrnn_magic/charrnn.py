@@ -21,19 +21,18 @@ import numpy as np
 
 from . import checkpoint, sampling, timeline
 from .data import encode_text, evaluation_text
-from .memory import keep_freed_memory
 from .model import Network
 from .optim import OPTIMIZERS
 from .sampling import LINE_END, generate
 from .settings import (ARCH_KEYS, PRESETS, TRAIN_DEFAULTS, check_architecture, check_int,
                        check_stop_rules, resolve)
 from .threads import blas_threads
-from .train import History, StopRules, TrainingSession, Workers, mean_loss, run
+from .train import (History, StopRules, TrainingSession, Workers, mean_loss, run,
+                    where_training_runs)
 from .vocab import Vocab
 
 __all__ = ["CharRNN", "PRESETS", "ARCH_KEYS", "LINE_END"]
 
-_ARCH_KEYS = ARCH_KEYS[:-1]          # without "dtype": how ``load`` spells the architecture
 
 
 class CharRNN:
@@ -47,20 +46,14 @@ class CharRNN:
 
     Speed knobs (attributes, on the class or one model): ``workers`` (workers sharing each
     batch; by default two for big models), ``worker_process`` (the second worker is a child
-    process; default on), ``blas_threads`` (BLAS threads, default one) and ``reuse_memory``
-    (keep freed memory for the next step; default on). The measurements behind each default
-    are in ``benchmarks/README.md``.
+    process; default on) and ``blas_threads`` (BLAS threads, default one). The measurements
+    behind each default are in ``benchmarks/README.md``.
     """
 
     PRESETS = PRESETS
     #: BLAS threads for training and evaluation (sampling always uses one). One, because
     #: OpenBLAS's waiting threads stall a step badly as soon as anything else wants a core.
     blas_threads = 1
-    #: On glibc (most Linux), raise the allocator's mmap and trim thresholds when training first
-    #: starts, so each step reuses the last step's memory instead of page-faulting it in again
-    #: (see ``memory.py``). It is a change for the whole process: memory freed later stays with
-    #: it rather than going back to the OS.
-    reuse_memory = True
     #: Workers that share each training batch (1 or 2); None: 2 when a step is big enough for
     #: the second core to pay (see ``workers_from_macs``) and 1 otherwise.
     workers = None
@@ -189,18 +182,24 @@ class CharRNN:
                 batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, clip_mode=clip_mode,
                 val_fraction=val_fraction, lower=lower, lr_schedule=lr_schedule, seed=seed,
                 eval_every=eval_every)
-            if self.reuse_memory:
-                keep_freed_memory()
             with self._lock:
                 self._timeline.thin(self.snapshots)
             with blas_threads(self.blas_threads):
                 history = run(session, rules, callback=callback, stop_event=stop_event,
                               eval_every=eval_every, keep_best=keep_best,
-                              workers=self._workers(), reuse_memory=self.reuse_memory)
+                              workers=self._workers())
             self._take_snapshot(self.step)     # the model as the fit leaves it
             return history
         finally:
             self._fit_lock.release()
+
+    def where_training_runs(self) -> str:
+        """Where the next fit computes its batches, in words: ``"1 worker (this process)"``, or
+        two workers with the second in a child process (or a thread), and how to change it."""
+        if self._net is None:
+            return "decided at the first fit, from the model's size"
+        count = self._workers().count(self._net, self._settings["batch_size"])
+        return where_training_runs(count, self.worker_process)
 
     def _workers(self) -> Workers:
         """The worker knobs of this model (or its class), for ``train.run`` to decide with."""
@@ -401,73 +400,17 @@ class CharRNN:
     # ------------------------------------------------------------------ files
     def save(self, path, snapshots: bool = False) -> Path:
         """Save everything needed to sample or to resume training exactly (safetensors file,
-        written atomically: an interrupted save never destroys an existing file).
+        written atomically: an interrupted save never destroys an existing file; a symbolic link
+        is written through). See ``charrnn_magic.checkpoint`` for what the file holds.
         ``snapshots=True`` also stores ``model.timeline`` (``n_params`` × 4 bytes each, float32),
         which ``load`` restores."""
-        if self._net is None:
-            raise ValueError("the model is not trained yet: there is nothing to save")
-        with self._lock:
-            tensors = {f"weights/{k}": v.copy() for k, v in self._net.params.items()}
-            tensors.update({f"optimizer/{k}": v.copy() for k, v in self._optimizer.state.items()})
-            meta = {
-                "vocab": self.vocab.chars, "config": self.config(), "step": self.step,
-                "optimizer": {"name": self._optimizer.name, "t": self._optimizer.t},
-                "rng": self._rng.bit_generator.state,
-                "history": {"interrupted": self.history.interrupted, "stop_reason": self.history.stop_reason},
-            }
-            if self._position is not None:
-                pos = self._position
-                meta["position"] = {k: pos[k] for k in ("key", "epoch", "index")}
-                for l, layer_state in enumerate(pos["state"] or []):
-                    for j, a in enumerate(layer_state):
-                        tensors[f"position/state{l}.{j}"] = a
-                if pos["order"] is not None:
-                    tensors["position/order"] = pos["order"]
-            if snapshots:
-                snap_tensors, meta["snapshots"] = timeline.to_checkpoint(self._timeline)
-                tensors.update(snap_tensors)
-        for name in ("step", "loss", "val_step", "val_loss"):
-            tensors[f"history/{name}"] = np.asarray(getattr(self.history, name), dtype=np.float64)
-        return checkpoint.write(path, tensors, meta)
+        return checkpoint.save_model(self, path, snapshots=snapshots)
 
     @classmethod
     def load(cls, path) -> "CharRNN":
-        """A model saved with ``save``; a ValueError names what is wrong with a bad file."""
-        tensors, meta = checkpoint.read(path)
-        try:
-            config = meta["config"]
-            model = cls(**{k: config[k] for k in (*_ARCH_KEYS, "dtype")})
-            model.vocab = Vocab(meta["vocab"])
-            model._settings = {k: v for k, v in config.items() if k not in (*_ARCH_KEYS, "dtype")}
-            net = Network(model.cell, len(model.vocab), model.hidden_size, model.layers, model.dropout, model.dtype)
-            for name, view in net.params.items():
-                view[...] = _tensor(tensors, f"weights/{name}", view.shape, path)
-            opt = OPTIMIZERS[meta["optimizer"]["name"]](net.size, net.dtype, model._settings["lr"])
-            for name, buf in opt.state.items():
-                buf[...] = _tensor(tensors, f"optimizer/{name}", buf.shape, path)
-            opt.t = int(meta["optimizer"]["t"])
-            model._net, model._optimizer, model.step = net, opt, int(meta["step"])
-            model._rng = np.random.default_rng()
-            model._rng.bit_generator.state = meta["rng"]
-            if "position" in meta:
-                pos = dict(meta["position"])
-                state_keys = sorted(k for k in tensors if k.startswith("position/state"))
-                pos["state"] = None
-                if state_keys:
-                    pos["state"] = [tuple(tensors[f"position/state{l}.{j}"] for j in range(c.state_size))
-                                    for l, c in enumerate(net.cells)]
-                pos["order"] = tensors.get("position/order")
-                model._position = pos
-            h = model.history
-            h.step, h.val_step = [int(x) for x in tensors["history/step"]], [int(x) for x in tensors["history/val_step"]]
-            h.loss, h.val_loss = tensors["history/loss"].tolist(), tensors["history/val_loss"].tolist()
-            h.interrupted, h.stop_reason = meta["history"]["interrupted"], meta["history"]["stop_reason"]
-            if "snapshots" in meta:
-                model._timeline = timeline.from_checkpoint(tensors, meta["snapshots"], net.size,
-                                                           net.dtype, repr(str(path)))
-        except (KeyError, TypeError) as e:
-            raise ValueError(f"{str(path)!r} is an incomplete charrnn_magic checkpoint (missing {e})") from None
-        return model
+        """A model saved with ``save``. Every field and tensor is checked before anything is
+        built (see ``charrnn_magic.checkpoint``); a ValueError names what is wrong with a bad file."""
+        return checkpoint.load_model(cls, path)
 
     # ------------------------------------------------------------------ notebook
     def panel(self, **options):
@@ -498,13 +441,3 @@ class CharRNN:
         ``charrnn_magic.notebook.inspector``); opens the notebook layer only when called."""
         from .notebook.inspector import inspector_panel
         return inspector_panel(self, text, **options)
-
-
-def _tensor(tensors, name, shape, path):
-    if name not in tensors:
-        raise ValueError(f"{str(path)!r} is an incomplete checkpoint: tensor {name!r} is missing")
-    t = tensors[name]
-    if t.shape != tuple(shape):
-        raise ValueError(f"{str(path)!r} does not match its own configuration: tensor {name!r} has shape "
-                         f"{t.shape}, expected {tuple(shape)}")
-    return t

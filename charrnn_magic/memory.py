@@ -1,40 +1,68 @@
-"""Let a training step reuse the memory of the last one instead of faulting it in anew.
+"""Let a training step reuse the arrays of the last one instead of faulting fresh memory in.
 
-A training step allocates and frees tens of megabytes of temporaries (an LSTM 2x256 at batch 32:
-about 25 MB a window). With glibc's defaults, blocks above the mmap threshold are mapped and
-unmapped on every allocation, and free memory at the top of the heap is given back to the OS, so
-each window page-faults most of it again: measured here 6,266 minor faults per window, a quarter
-of the window's time. Raising the two thresholds keeps freed blocks in the process for the next
-window (one-thread window 85 -> 63 ms; two-worker fit 13-15k -> 17-18k chars/s).
+A training step allocates tens of megabytes of temporaries (an LSTM 2x256 at batch 32: about 25 MB
+a window). Allocated anew every window, glibc maps and unmaps the big blocks and hands the top of
+the heap back to the OS, so every window page-faults most of it in again (measured: 2,850 minor
+faults a window here, a quarter of its time before). A ``Workspace`` keeps each window's arrays by
+name and gives the same ones back to the next window of the same shape, which the forward and
+backward passes then fill with ``out=``. Nothing outside the network changes: the memory is the
+network's, and goes back to the OS with it (or with the thread that trained it).
 
-This changes the allocator for the whole process, so it is done once, when training first
-starts, and only where it exists (glibc, i.e. most Linux); ``CharRNN.reuse_memory = False`` turns
-it off. The price: memory freed later stays with the process for reuse rather than going back
-to the OS, bounded by the largest amount the process ever had in use.
+Only the worker child process (``second_worker.py``), which the package owns, also raises glibc's
+mmap and trim thresholds (``CHILD_ALLOCATOR_ENV``), for what is left.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import threading
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3          # from glibc's malloc.h
-_MMAP_THRESHOLD = 32 * 1024 * 1024                      # glibc's largest allowed value (64-bit)
-_TRIM_THRESHOLD = 1024 * 1024 * 1024
+import numpy as np
 
-_done: bool | None = None      # None: not tried yet; then whether the thresholds were raised
+#: Environment of the worker child: glibc's allocator keeps freed blocks for reuse (the mmap
+#: threshold at its largest allowed value on 64-bit, the trim threshold at 1 GiB). Other C
+#: libraries ignore these variables. Never set in the process that imports the package.
+CHILD_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
+                       "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024 * 1024)}
 
 
-def keep_freed_memory() -> bool:
-    """Raise glibc's mmap and trim thresholds, once per process. Returns whether they are raised
-    (False where the C library is not glibc)."""
-    global _done
-    if _done is None:
-        _done = False
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-            mallopt = libc.mallopt
-        except (OSError, AttributeError):               # not glibc (macOS, Windows, musl)
-            return False
-        mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-        _done = bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
-    return _done
+class Workspace:
+    """Arrays by name, reused while the name is asked for with the same shape and dtype.
+
+    ``empty`` gives an array whose content is whatever the last user left in it: every caller
+    writes all of it before reading. With ``keep=False`` every call allocates afresh (for
+    evaluation, whose shapes differ from training's and would only be held on to).
+    """
+
+    def __init__(self, keep: bool = True):
+        self.keep = keep
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def empty(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        shape = tuple(shape)
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = np.empty(shape, dtype)
+            if self.keep:
+                self._arrays[name] = a
+        return a
+
+    def zeros(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        a = self.empty(name, shape, dtype)
+        a.fill(0)
+        return a
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held for reuse."""
+        return sum(a.nbytes for a in self._arrays.values())
+
+
+FRESH = Workspace(keep=False)       # allocates every time, holds nothing
+
+
+class PerThread(threading.local):
+    """One ``Workspace`` per thread, so that two threads using one network (training in the
+    background while a cell evaluates it, or the two halves of a batch) never share an array;
+    a thread's workspace goes when the thread ends."""
+
+    def __init__(self):
+        self.workspace = Workspace()

@@ -5,6 +5,9 @@ layout (``Network.grad``); each named weight is a view into it. The optimiser th
 weight with a few whole-array operations, a snapshot for the sampler is one ``copy()``, and a
 checkpoint is one tensor per weight without any copying.
 
+A training window's arrays come from the network's workspace (``memory.Workspace``, one per
+thread) and are reused by the next window of the same shape; evaluation allocates its own.
+
 Shapes: T steps, B sequences, V vocabulary size, H hidden units, G = gates·H.
 """
 from __future__ import annotations
@@ -14,6 +17,7 @@ import copy
 import numpy as np
 
 from .cells import CELLS
+from .memory import FRESH, PerThread, Workspace
 
 #: The types a network's weights can have (``CharRNN(dtype=...)``); the first is the default.
 DTYPES = ("float32", "float64")
@@ -40,11 +44,12 @@ class Network:
         self.shapes["Wy"] = (H, V)
         self.shapes["by"] = (V,)
         self.size = sum(int(np.prod(s)) for s in self.shapes.values())
+        self._workspaces = PerThread()
         self.rebind(np.zeros(self.size, self.dtype), np.zeros(self.size, self.dtype))
 
     def rebind(self, flat: np.ndarray | None = None, grad: np.ndarray | None = None) -> None:
         """Make ``flat`` (weights) and/or ``grad`` this network's arrays, with every named view
-        into them: e.g. arrays in memory shared with another process (see ``twin.py``)."""
+        into them: e.g. arrays in memory shared with another process (see ``second_worker.py``)."""
         if flat is not None:
             self.flat = flat
             self.params = self.views(flat)
@@ -57,9 +62,10 @@ class Network:
     def replica(self) -> "Network":
         """A network sharing this one's weights (the same flat array) with a gradient buffer of
         its own, to compute the gradient of part of a batch in another thread."""
-        twin = copy.copy(self)
-        twin.rebind(grad=np.zeros_like(self.grad))
-        return twin
+        other = copy.copy(self)
+        other._workspaces = PerThread()
+        other.rebind(grad=np.zeros_like(self.grad))
+        return other
 
     def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
         """Named views into a flat array of this network's layout."""
@@ -78,16 +84,25 @@ class Network:
         prefix = f"l{l}."
         return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
 
+    @property
+    def workspace(self) -> Workspace:
+        """The calling thread's arrays reused from one training window to the next."""
+        return self._workspaces.workspace
+
     @staticmethod
-    def project(l: int, below: np.ndarray, p: dict) -> np.ndarray:
+    def project(l: int, below: np.ndarray, p: dict, ws: Workspace = FRESH) -> np.ndarray:
         """The input term of layer ``l`` for every step at once, bias included, (T, B, G): an
         embedding lookup of the (T, B) ids for layer 0, one matrix product of the (T, B, H)
         outputs of the layer below otherwise. ``p``: the layer's weights."""
+        Wx, b = p["Wx"], p["b"]
         if l == 0:
-            return (p["Wx"] + p["b"])[below]
+            table = np.add(Wx, b, out=ws.empty(f"l{l}.table", Wx.shape, Wx.dtype))     # (V,G)
+            return np.take(table, below, axis=0,
+                           out=ws.empty(f"l{l}.XW", (*below.shape, Wx.shape[1]), Wx.dtype))
         T, B, H = below.shape
-        XW = (below.reshape(T * B, H) @ p["Wx"]).reshape(T, B, -1)
-        XW += p["b"]
+        XW = np.matmul(below.reshape(T * B, H), Wx,
+                       out=ws.empty(f"l{l}.XW", (T * B, Wx.shape[1]), Wx.dtype)).reshape(T, B, -1)
+        XW += b
         return XW
 
     def init_weights(self, rng: np.random.Generator) -> None:
@@ -123,26 +138,34 @@ class Network:
         T, B = X.shape
         H, V = self.hidden_size, self.vocab_size
         dropout = self.dropout if rng is not None else 0.0
+        ws = self.workspace if grads else FRESH      # evaluation's shapes would only be held on to
+        dtype = self.dtype
         caches, new_state = [], []
         inputs = None                                                 # (T,B,H) output of the layer below
         for l, cell in enumerate(self.cells):
             p = self._layer_params[l]
-            outputs, last, cache = cell.forward(self.project(l, X if l == 0 else inputs, p), state[l], p)
+            XW = self.project(l, X if l == 0 else inputs, p, ws)      # (T,B,G)
+            outputs, last, cache = cell.forward(XW, state[l], p, ws, f"l{l}.")
             new_state.append(last)
             keep = None
             if dropout:
                 # Inverted dropout on each layer's output (the input of the next layer or the head).
-                keep = (rng.random((T, B, H), dtype=np.float32) >= dropout).astype(self.dtype)
+                draws = ws.empty(f"l{l}.draws", (T, B, H), np.float32)
+                rng.random(dtype=np.float32, out=draws)
+                kept = np.greater_equal(draws, dropout, out=ws.empty(f"l{l}.kept", (T, B, H), bool))
+                keep = ws.empty(f"l{l}.keep", (T, B, H), dtype)
+                keep[...] = kept
                 keep /= 1.0 - dropout
-                outputs = outputs * keep
+                dropped = ws.empty(f"l{l}.dropped", (T, B, H), dtype)
+                outputs = np.multiply(outputs, keep, out=dropped)
             caches.append((inputs, cache, keep))
             inputs = outputs
 
         top = inputs.reshape(T * B, H)
-        logits = top @ self.params["Wy"]                              # (T·B, V)
+        logits = np.matmul(top, self.params["Wy"], out=ws.empty("logits", (T * B, V), dtype))
         logits += self.params["by"]
         logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
+        probs = np.exp(logits, out=ws.empty("probs", (T * B, V), dtype))
         total = probs.sum(axis=1)                                      # (T·B,)
         rows, targets = np.arange(T * B), Y.ravel()
         log_p = logits[rows, targets] - np.log(total)                 # (T·B,) log p(target)
@@ -159,27 +182,32 @@ class Network:
         g = self.grads
         np.matmul(top.T, dlogits, out=g["Wy"])
         np.sum(dlogits, axis=0, out=g["by"])
-        dH = (dlogits @ self.params["Wy"].T).reshape(T, B, H)
-        for l in range(len(self.cells) - 1, -1, -1):
+        top_layer = len(self.cells) - 1
+        dH = np.matmul(dlogits, self.params["Wy"].T,
+                       out=ws.empty(f"l{top_layer}.dH", (T * B, H), dtype)).reshape(T, B, H)
+        for l in range(top_layer, -1, -1):
             cell, p, gl = self.cells[l], self._layer_params[l], self._layer_grads[l]
             inputs, cache, keep = caches[l]
             if keep is not None:
                 dH *= keep
-            dXW = cell.backward(dH, cache, p, gl)                     # (T,B,G)
+            # The backward's arrays are free again once the layer is done: one set for all.
+            dXW = cell.backward(dH, cache, p, gl, ws, "backward.")    # (T,B,G)
             dXW2 = dXW.reshape(T * B, -1)
             np.sum(dXW2, axis=0, out=gl["b"])
             if l == 0:
-                scatter_add_rows(gl["Wx"], X.ravel(), dXW2)
+                scatter_add_rows(gl["Wx"], X.ravel(), dXW2, ws)
             else:
                 np.matmul(inputs.reshape(T * B, H).T, dXW2, out=gl["Wx"])
-                dH = (dXW2 @ p["Wx"].T).reshape(T, B, H)
+                dH = np.matmul(dXW2, p["Wx"].T,
+                               out=ws.empty(f"l{l - 1}.dH", (T * B, H), dtype)).reshape(T, B, H)
         return loss, new_state
 
 
-def scatter_add_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+def scatter_add_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray,
+                     ws: Workspace = FRESH) -> None:
     """out[v] = sum of rows[i] where ids[i] == v (the embedding gradient), as one GEMM with a
     one-hot matrix. Measured here against np.add.at (7x slower) and sort + np.add.reduceat or
     cumsum segment sums (slower still at 1024 columns): BLAS wins despite the V·N·G products."""
-    onehot = np.zeros((len(ids), out.shape[0]), out.dtype)       # (N, V)
+    onehot = ws.zeros("onehot", (len(ids), out.shape[0]), out.dtype)       # (N, V)
     onehot[np.arange(len(ids)), ids] = 1.0
     np.matmul(onehot.T, rows, out=out)

@@ -164,7 +164,7 @@ def check_meta(meta, where: str = "snapshots") -> None:
         raise ValueError(f"{where}.every={every!r} is not a whole number of at least 1")
     if not (isinstance(steps, list)
             and all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in steps)
-            and all(a < b for a, b in zip(steps, steps[1:]))):
+            and all(a < b for a, b in zip(steps, steps[1:], strict=False))):
         raise ValueError(f"{where}.steps is not a rising list of step numbers")
 
 
@@ -181,10 +181,10 @@ def from_checkpoint(tensors: dict[str, np.ndarray], meta, size: int, dtype,
         t = tensors.get(name)
         if t is None:
             raise ValueError(f"{what} is incomplete: tensor {name!r} is missing")
-        if t.shape != (size,) or t.dtype != np.dtype(dtype):
+        if t.shape != (size,) or t.dtype != np.dtype(dtype):     # checkpoint.py checked it
             raise ValueError(f"{what} does not match its own configuration: tensor {name!r} is "
                              f"{t.dtype} {t.shape}, expected {np.dtype(dtype)} ({size},)")
-        weights = np.array(t, copy=True)
+        weights = np.ascontiguousarray(t)
         weights.flags.writeable = False
         snaps.append(Snapshot(step, weights))
     return Recorder(snaps, meta["every"])

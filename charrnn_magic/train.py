@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -213,25 +214,30 @@ class SmoothedLoss:
 
 
 class HalvesInParallel:
-    """The loss and gradients of a batch computed as two halves side by side: one by a twin of
-    the network in a child process (``twin.py``; or in a thread where no process can start),
-    one in the calling thread.
+    """The loss and gradients of a batch computed as two halves side by side: the first half by a
+    second worker holding a network of the same shape, in a child process (``second_worker.py``;
+    or in a thread where no process can start), the second half in the calling thread.
 
     Each half runs with single-threaded BLAS on a core of its own. The halves meet once per
     window, not once per matrix product as BLAS threads do, so when the other core is busy a
     step only loses the overlap (measured: about 15 % slower) instead of stalling (OpenBLAS
     threads: 4-50x slower).
+
+    If the child process dies during training, the half it was computing is redone here and the
+    rest of the run uses one worker (``workers``), after a warning; the next ``fit`` starts a new
+    child.
     """
 
-    def __init__(self, net, process: bool = True, reuse_memory: bool = True):
+    def __init__(self, net, process: bool = True):
         from concurrent.futures import ThreadPoolExecutor
 
-        from .twin import ThreadTwin, twin_process
+        from .second_worker import ThreadWorker, child_worker
 
         self.net = net
+        self.workers = 2
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="charrnn-half-batch")
-        self._twin = lambda: (process and twin_process(net, reuse_memory)) or ThreadTwin(net, self.pool)
-        self.twin = self._twin()
+        self._new_worker = lambda: (process and child_worker(net)) or ThreadWorker(net, self.pool)
+        self.second = self._new_worker()
         middle = net.size // 2
         self.parts = (slice(0, middle), slice(middle, net.size))
 
@@ -244,6 +250,10 @@ class HalvesInParallel:
         pending.result()
 
     def loss(self, X, Y, mask, state, rng=None):
+        from .second_worker import ThreadWorker, WorkerGone
+
+        if self.workers == 1:
+            return self.net.loss(X, Y, mask, state, rng)
         B = X.shape[1]
         b = B // 2
         first, second = slice(0, b), slice(b, B)
@@ -256,21 +266,30 @@ class HalvesInParallel:
         # Each half draws its own dropout masks from a generator seeded from the training
         # generator, so a run stays reproducible.
         seeds = [None, None] if rng is None else [int(s) for s in rng.integers(2**63, size=2)]
-        if not self.twin.usable():              # a child that idled out (a long pause in a callback)
-            self.twin = self._twin()
-        self.twin.start(self.net.flat, *half(first), seeds[0])
+        if not self.second.usable():            # a child that idled out (a long pause in a callback)
+            self.second = self._new_worker()
+        self.second.start(self.net.flat, *half(first), seeds[0])
         try:
             loss_b, state_b = self.net.loss(*half(second), None if rng is None else np.random.default_rng(seeds[1]))
         finally:
-            loss_a, state_a = self.twin.finish()      # collected even on error: no stale reply
+            try:
+                loss_a, state_a = self.second.finish()  # collected even on error: no stale reply
+            except WorkerGone as gone:
+                warnings.warn(f"charrnn_magic: {gone}; training goes on with one worker",
+                              RuntimeWarning, stacklevel=2)
+                self.workers = 1
+                self.second = ThreadWorker(self.net, self.pool)     # redo its half here
+                self.second.start(self.net.flat, *half(first), seeds[0])
+                loss_a, state_a = self.second.finish()
 
         def merge(part):
             # Each half's gradient is averaged over its own sequences; weight them back to the
-            # batch. The twin's buffer is rewritten by its next window, so it can be scaled here.
-            grad, twin = self.net.grad[part], self.twin.grad[part]
+            # batch. The second worker's buffer is rewritten by its next window, so it can be
+            # scaled here.
+            grad, other = self.net.grad[part], self.second.grad[part]
             grad *= (B - b) / B
-            twin *= b / B
-            grad += twin
+            other *= b / B
+            grad += other
 
         self.split(merge)
         new_state = [tuple(np.concatenate(pair) for pair in zip(sa, sb)) for sa, sb in zip(state_a, state_b)]
@@ -280,9 +299,20 @@ class HalvesInParallel:
         self.pool.shutdown(wait=True)
 
 
+def where_training_runs(workers: int, worker_process: bool) -> str:
+    """Where ``run`` computes a batch, in words, for ``workers`` as ``CharRNN`` decides them (the
+    same decision training uses) and the ``worker_process`` setting."""
+    if workers == 1:
+        return "1 worker (this process)"
+    if worker_process and os.name == "posix":
+        second = "a child process"
+    else:
+        second = "a second thread"
+    return f"2 workers: this process and {second} (CharRNN.workers = 1 to use one core)"
+
+
 def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_event=None,
-        eval_every=None, keep_best=False, workers: "Workers | None" = None,
-        reuse_memory=True) -> History:
+        eval_every=None, keep_best=False, workers: "Workers | None" = None) -> History:
     """Train ``session`` (attached: see ``TrainingSession.attach``) until a stop rule fires.
 
     ``workers`` decides how many workers share each batch (see ``Workers``; None: one); with two,
@@ -320,7 +350,7 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
                 best_val, best_weights = val_loss, net.flat.copy()
         return val_loss is not None
 
-    parallel = HalvesInParallel(net, worker_process, reuse_memory) if n_workers == 2 else None
+    parallel = HalvesInParallel(net, worker_process) if n_workers == 2 else None
     batch_loss = parallel.loss if parallel else net.loss
     try:
         # Overflow in a diverging run is detected and reported below, not warned about by NumPy.

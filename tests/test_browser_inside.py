@@ -108,7 +108,8 @@ def test_inspector_unit_slider_and_predictions_in_jupyterlab(lab, tmp_path):
             value_line, next_line = title.split("\n")
             assert re.fullmatch(rf"\w\[{new}\] = [-+]\d\.\d{{3}}", value_line), title
             guesses = next_line.removeprefix("next: ").split("  ")
-            assert len(guesses) == 5 and all(re.fullmatch(r".+ \d\.\d\d", g) for g in guesses), title
+            assert len(guesses) == 5, title
+            assert all(re.fullmatch(r".+ \d\.\d\d", g) for g in guesses), title
 
             # The toggle puts the five guesses under every character.
             panel.locator("button", has_text="predictions under text").first.click()

@@ -82,13 +82,13 @@ def test_padding_never_touches_loss_or_gradients(cell):
 
 def test_lstm_with_4_kib_rows_gives_the_same_gradients_through_padded_weights(monkeypatch):
     """With H = 128 in float64 each row of Wh is 4 KiB, so the forward pass multiplies by a padded
-    copy of Wh (``cells.unaliased``); loss and gradients must be those of the plain weights, and
+    copy of Wh (``cells.padded_rows``); loss and gradients must be those of the plain weights, and
     the gradient must match a finite difference along a random direction."""
     from charrnn_magic import cells
 
     net = Network("lstm", V, 128, layers=2, dtype="float64")
     net.init_weights(np.random.default_rng(1))
-    assert cells.unaliased(net.params["l0.Wh"]) is not net.params["l0.Wh"]
+    assert cells.padded_rows(net.params["l0.Wh"]) is not net.params["l0.Wh"]
     data = np.random.default_rng(3)
     X, Y = data.integers(0, V, (T, B)), data.integers(0, V, (T, B))
     state = [tuple(data.standard_normal((B, 128)) * 0.5 for _ in range(2)) for _ in range(2)]
@@ -104,7 +104,7 @@ def test_lstm_with_4_kib_rows_gives_the_same_gradients_through_padded_weights(mo
     net.flat[:] = w
     assert (up - down) / (2 * eps) / B == pytest.approx(grad_padded @ direction, rel=1e-6)
 
-    monkeypatch.setattr(cells, "unaliased", lambda W: W)
+    monkeypatch.setattr(cells, "padded_rows", lambda W, *workspace: W)
     loss_plain, _ = net.loss(X, Y, None, state)
     assert loss_padded == pytest.approx(loss_plain, rel=1e-12)
     np.testing.assert_allclose(grad_padded, net.grad, rtol=1e-9, atol=1e-13)

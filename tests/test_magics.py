@@ -534,6 +534,22 @@ def test_list_and_info(ip, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"small = CharRNN({CELL}, 16, vocab 31, 20 steps, loss ")
     assert "parameters" in out and "hidden_size    16" in out and "optimizer      adam" in out
+    assert "  training on    1 worker (this process)\n" in out          # a small model: one core
+
+
+def test_info_says_where_training_runs(ip, capsys, monkeypatch):
+    train(ip, "small --quiet")
+    model = ip.user_ns["small"]
+    hint = " (CharRNN.workers = 1 to use one core)"
+    for workers, process, where in [(2, True, "2 workers: this process and a child process" + hint),
+                                    (2, False, "2 workers: this process and a second thread" + hint),
+                                    (1, True, "1 worker (this process)")]:
+        monkeypatch.setattr(model, "workers", workers)
+        monkeypatch.setattr(model, "worker_process", process)
+        capsys.readouterr()
+        ip.run_line_magic("charrnn_info", "small")
+        assert f"  training on    {where}\n" in capsys.readouterr().out
+        assert model.where_training_runs() == where          # the API says the same
     assert usage_error(ip.run_line_magic, "charrnn_list", "extra").startswith(
         "%charrnn_list: unexpected argument 'extra'")
 

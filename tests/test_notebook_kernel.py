@@ -45,14 +45,15 @@ def test_notebook_in_a_real_kernel(tmp_path, monkeypatch):
         new("%charrnn_sample -n 30 --random-seed 2"),
         new("%charrnn_sample nope", metadata={"tags": ["raises-exception"]}),
         # Two workers: the second half of each batch in the model's child process.
-        new("from charrnn_magic import CharRNN, twin\nCharRNN.workers = 2"),
+        new("from charrnn_magic import CharRNN, second_worker\nCharRNN.workers = 2"),
         new("%%charrnn_train slow --minutes 0.5 --hidden 16 --layers 1 --batch-size 8 --seed 0\n"
             + TEXT),
         new("print(slow.step > 0, slow.history.interrupted, slow.is_trained)"),
         # The interrupt reached only the kernel: the same child serves the next training.
-        new(f"child = twin._twins[slow._net].process\nbefore = slow.step\n"
+        new(f"children = second_worker._children\n"
+            f"child = children[slow._net].process\nbefore = slow.step\n"
             f"slow.fit({TEXT!r}, steps=3)\n"
-            f"print(slow.step - before, twin._twins[slow._net].process is child, child.poll())"),
+            f"print(slow.step - before, children[slow._net].process is child, child.poll())"),
         new("%charrnn_list"),
     ]
     INTERRUPTED = 6

@@ -12,7 +12,12 @@ import time
 import pytest
 
 from charrnn_magic import CharRNN
-from charrnn_magic.notebook.panel import LatestOnly, SamplerPanel, sampler_panel, train_in_background
+from charrnn_magic.notebook.panel import (
+    LatestOnly,
+    SamplerPanel,
+    sampler_panel,
+    train_in_background,
+)
 
 TEXT = """The quick brown fox jumps over the lazy dog.
 Pack my box with five dozen liquor jugs.
@@ -53,9 +58,13 @@ def test_panel_shows_a_sample_at_once(model):
     panel = model.panel()
     assert isinstance(panel, SamplerPanel)
     assert not panel.threaded                       # no kernel here: synchronous
-    assert panel.output.value and panel.text == panel.output.value
-    assert panel.output.value == model.sample(length=panel.length.value,
-                                              temperature=panel.temperature.value, seed=0)
+    shown = panel.output.value                      # the text in the panel's text box
+    assert len(shown) == panel.length.value         # as long as the length slider says
+    assert set(shown) <= set(model.vocab.chars)     # written in the model's characters
+    assert shown == model.sample(length=panel.length.value,
+                                 temperature=panel.temperature.value, seed=0)
+    panel.temperature.value = 1.5                   # what `panel.text` gives follows the screen
+    assert panel.text == panel.output.value != shown
     assert "ms" in panel.status.value
     bundle = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
@@ -172,10 +181,15 @@ def test_untrained_model_fills_in_after_training():
     assert panel.output.value and len(panel.seed_char.options) == len(m.vocab) + 1
 
 
-def test_regenerate_returns_the_text(model):
-    panel = sampler_panel(model, length=100)
-    assert panel.regenerate() == panel.output.value
-    assert panel.last_seconds is not None and panel.last_seconds < 5
+def test_regenerate_shows_and_returns_the_sample_of_the_model_as_it_is_now(fresh_model):
+    panel = sampler_panel(fresh_model, length=100, temperature=0.8, seed=3)
+    before = panel.output.value
+    fresh_model.fit(TEXT, steps=40)                 # the model learns more; the panel waits
+    text = panel.regenerate()
+    assert len(text) == 100
+    assert text == fresh_model.sample(length=100, temperature=0.8, seed=3) != before
+    assert panel.output.value == text               # and it is what the panel shows
+    assert panel.last_seconds is not None and panel.last_seconds > 0
 
 
 # ---- stale requests: the threaded panel ------------------------------------------------------
@@ -310,3 +324,23 @@ def test_start_values_outside_the_default_ranges_are_kept(model):
     panel = sampler_panel(model, length=2500, count=55, top_k=3, temperature=0.0, seed=9)
     assert panel.length.value == 2500 and panel.count.value == 55 and panel.top_k.value == 3
     panel.close()
+
+
+def test_after_a_finished_background_run_the_model_and_its_worker_child_are_freed():
+    import gc
+    import weakref
+
+    from charrnn_magic.second_worker import _children
+
+    model = CharRNN(cell="lstm", hidden_size=12, layers=2)
+    model.workers = 2
+    run = train_in_background(model, TEXT, steps=5, batch_size=4, seq_length=6, refresh_every=0.05)
+    run.join(timeout=60)
+    child = _children[model._net].process
+    gone = weakref.ref(model)
+    dashboard = run.widget                   # still open, as on a notebook page: holds no model
+    del model, run
+    gc.collect()
+    assert gone() is None
+    assert child.wait(timeout=10) == 0
+    assert dashboard.children                # (the dashboard itself is still there)

@@ -103,7 +103,7 @@ def test_save_and_load_round_trip_the_snapshots(tmp_path):
     loaded = CharRNN.load(path)
     assert loaded.timeline.steps == m.timeline.steps
     assert loaded.timeline.every == m.timeline.every
-    for a, b in zip(loaded.timeline, m.timeline):
+    for a, b in zip(loaded.timeline, m.timeline, strict=True):
         assert a.weights.dtype == b.weights.dtype and np.array_equal(a.weights, b.weights)
     k = m.timeline.steps[1]
     assert loaded.at_step(k).sample(80, seed=1) == m.at_step(k).sample(80, seed=1)
@@ -126,4 +126,34 @@ def test_a_missing_snapshot_is_a_one_line_value_error():
                        ("3", "whole number"), (True, "whole number")]:
         with pytest.raises(ValueError, match=words) as info:
             m.at_step(bad)
+        assert "\n" not in str(info.value)
+
+
+def test_load_refuses_a_file_whose_snapshots_do_not_add_up(tmp_path):
+    from tests.test_checkpoint import craft
+
+    m = small()
+    m.fit(TEXT, steps=40, seed=8)
+    good = m.save(tmp_path / "good.safetensors", snapshots=True)
+    steps = m.timeline.steps
+
+    def add_step(meta):
+        meta["snapshots"]["steps"] = sorted(meta["snapshots"]["steps"] + [steps[-1] - 1])
+
+    def past_the_end(meta):
+        meta["snapshots"]["steps"][-1] = 10**6
+
+    def drop_entry(meta):
+        del meta["snapshots"]
+
+    def unordered(meta):
+        meta["snapshots"]["steps"].reverse()
+
+    for edit, words in [(add_step, f"tensor 'snapshots/{steps[-1] - 1}' is missing"),
+                        (past_the_end, "past the model's step"),
+                        (drop_entry, "a tensor 'snapshots/[0-9]+' that its configuration"),
+                        (unordered, "snapshots.steps is not a rising list")]:
+        bad = craft(good, tmp_path / f"{edit.__name__}.safetensors", meta=edit)
+        with pytest.raises(ValueError, match=words) as info:
+            CharRNN.load(bad)
         assert "\n" not in str(info.value)

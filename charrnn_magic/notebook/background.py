@@ -104,7 +104,10 @@ class BackgroundTraining:
         self.stop_button = W.Button(description="Stop", icon="stop", button_style="warning",
                                     tooltip="stop after the current step; the model keeps "
                                             "what it learned")
-        self.stop_button.on_click(lambda _b: self.stop_event.set())
+        # The button holds the event, not this object: an open dashboard must not keep the
+        # model (and its worker child process) alive after the run.
+        stop_event = self.stop_event
+        self.stop_button.on_click(lambda _b: stop_event.set())
         self.title = W.HTML(value=f"<b>Training in the background</b> · "
                                   f"{html.escape(model.summary())}")
         self.widget = W.VBox([self.title,

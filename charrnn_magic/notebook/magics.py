@@ -840,7 +840,8 @@ class CharRNNMagics(Magics):
     @line_magic
     def charrnn_info(self, line):
         """
-        Describe a model: its summary, parameters, vocabulary and every setting.
+        Describe a model: its summary, parameters, vocabulary, every setting, and where it
+        trains (one worker, or two: this process and a child process or a second thread).
 
         Examples::
 
@@ -856,6 +857,8 @@ class CharRNNMagics(Magics):
                   f"{describe_chars(model.vocab.chars, limit=80)}")
         for key, value in model.config().items():
             print(f"  {key:<14} {value}")
+        if model.vocab is not None:
+            print(f"  {'training on':<14} {model.where_training_runs()}")
         h = model.history
         if h.step:
             how = {"steps": "ran all its steps", "epochs": "ran all its epochs",

@@ -2,16 +2,26 @@
 
 Two threads computing the halves of a batch share one GIL: NumPy hands it over at every call, and
 in the short element-wise calls of a recurrent step each thread keeps waiting for the other. For an
-LSTM 2x256 window at batch 32 two threads took 43-55 ms here, two processes 38-40 ms. So the twin
-network runs in a child process (``python -m charrnn_magic.twin``): the weights go to it and the
-gradient comes back through shared memory, the window's inputs and its loss through a socket pair
-(``multiprocessing``'s ``Connection``).
+LSTM 2x256 window at batch 32 two threads took 43-55 ms here, two processes 38-40 ms. So the second
+worker's network runs in a child process: the weights go to it and the gradient comes back through
+shared memory (a memfd), the window's inputs and its loss through a socket pair
+(``multiprocessing``'s ``Connection``). The child is the same Python with this process's
+``sys.path`` (set before it imports the package, as ``multiprocessing``'s spawn does), and with
+glibc's allocator told to keep freed memory (``memory.CHILD_ALLOCATOR_ENV``): the child is the
+package's own process, so this changes nothing of the user's.
+
+Why not ``multiprocessing``'s spawn context and ``shared_memory``: spawn re-imports the user's
+main script in the child, so a script that trains without an ``if __name__ == "__main__"`` guard
+would run again there and fail; its startup measured no faster, and the per-window traffic would
+be the same socket and shared pages (see benchmarks/README.md).
 
 A child is started once per network and kept for the next ``fit``; it ends with the network, with
 this process (its socket closes), or by itself after ``IDLE_SECONDS`` without work (as joblib's
 workers do), and the next window starts a new one. It runs in a session of its own, so a Ctrl-C in
 a terminal reaches only this process, which ends training between steps as usual. Where no child
-can start (Windows, a sandbox without ``exec``) training falls back to a thread (``ThreadTwin``).
+can start (Windows, a sandbox without ``exec``) training falls back to a thread (``ThreadWorker``).
+When the child dies during training (killed, out of memory), the step it was computing is redone
+in this process and training goes on with one worker, after a one-line warning.
 """
 from __future__ import annotations
 
@@ -24,16 +34,26 @@ import tempfile
 import time
 import warnings
 import weakref
-from pathlib import Path
 
 import numpy as np
+
+from .memory import CHILD_ALLOCATOR_ENV
 
 
 IDLE_SECONDS = 300.0        # an idle child ends itself after this long
 
+# Run by the child: this process's sys.path first (argv[3:]), then the package.
+_BOOTSTRAP = ("import sys; sys.path[:] = sys.argv[3:]; "
+              "from charrnn_magic.second_worker import _main; _main()")
 
-class ThreadTwin:
-    """The twin as a replica of the network (shared weights, its own gradient) run by a thread."""
+
+class WorkerGone(RuntimeError):
+    """The child process stopped in the middle of training."""
+
+
+class ThreadWorker:
+    """The second worker as a replica of the network (shared weights, its own gradient), run by
+    a thread."""
 
     def __init__(self, net, pool):
         self.net, self.pool = net.replica(), pool
@@ -52,22 +72,22 @@ class ThreadTwin:
         return True
 
 
-class TwinProcess:
+class ChildWorker:
     """The parent's end: a child process holding a network of the same shape."""
 
-    def __init__(self, net, reuse_memory: bool):
+    def __init__(self, net):
         n, dtype = net.size, net.dtype
         memory = _anonymous_file(2 * n * dtype.itemsize)
         self.conn, theirs = multiprocessing.Pipe()
         try:
             self._buffer = mmap.mmap(memory, 2 * n * dtype.itemsize)
-            env = dict(os.environ)
-            # The child imports this very copy of the package, installed or not.
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent.parent),
-                                                              env.get("PYTHONPATH")]))
+            # The child imports this very copy of the package, installed or not, from this
+            # process's own sys.path (in this process's order: site-packages after the stdlib).
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "charrnn_magic.twin", str(memory), str(theirs.fileno())],
-                stdin=subprocess.DEVNULL, pass_fds=(memory, theirs.fileno()), start_new_session=True, env=env)
+                [sys.executable, "-c", _BOOTSTRAP, str(memory), str(theirs.fileno()),
+                 *(p for p in sys.path if isinstance(p, str))],
+                stdin=subprocess.DEVNULL, pass_fds=(memory, theirs.fileno()),
+                start_new_session=True, env={**os.environ, **CHILD_ALLOCATOR_ENV})
         except BaseException:
             self.conn.close()
             raise
@@ -80,14 +100,17 @@ class TwinProcess:
         self.last_used = time.monotonic()
         self._send(dict(cell=net.cell_name, vocab_size=net.vocab_size, hidden_size=net.hidden_size,
                         layers=len(net.cells), dropout=net.dropout, dtype=dtype.name,
-                        reuse_memory=reuse_memory, idle_seconds=self.idle_seconds))
+                        idle_seconds=self.idle_seconds))
         # Wait for the child to be ready, so that one which cannot start is found out here, where
         # training can still fall back to a thread, and not in the middle of a step.
+        #: What the child said when ready: its ``pid`` and ``sys_path``.
+        self.started: dict = {}
         try:
-            ready = self.conn.poll(60) and self.conn.recv() == "ready"
+            if self.conn.poll(60):
+                self.started = self.conn.recv()
         except (EOFError, OSError):
-            ready = False
-        if not ready:
+            pass
+        if not self.started:
             self.close(kill=True)
             raise RuntimeError(f"the child process did not start (exit code {self.process.poll()})")
 
@@ -100,8 +123,9 @@ class TwinProcess:
             ok, value = self.conn.recv()
         except (EOFError, OSError):
             code = self.process.wait()
-            raise RuntimeError(f"the second training worker (a child process) stopped with exit code {code}; "
-                               "set CharRNN.worker_process = False to use a thread instead") from None
+            self.close()
+            raise WorkerGone("the second training worker (a child process) stopped with exit code "
+                             f"{code}") from None
         except BaseException:           # e.g. a second Ctrl-C with a reply half read: start afresh
             self.close(kill=True)
             raise
@@ -127,32 +151,32 @@ class TwinProcess:
             pass            # the child is gone: finish() says so
 
 
-_twins: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # network -> its TwinProcess
+_children: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # network -> its ChildWorker
 _warned = False
 
 
-def twin_process(net, reuse_memory: bool = True) -> TwinProcess | None:
+def child_worker(net) -> ChildWorker | None:
     """The network's child process, started on first use and kept while the network lives and
     the child is not idling out; None (after one warning) where no child process can start."""
     global _warned
-    twin = _twins.get(net)
-    if twin is not None:
+    child = _children.get(net)
+    if child is not None:
         # In a forked copy of this process the child is not its own: poll() says it has gone, and
         # closing our copy of its socket leaves the parent's untouched (tested).
-        if twin.usable():
-            return twin
-        twin.close()
+        if child.usable():
+            return child
+        child.close()
     try:
-        twin = TwinProcess(net, reuse_memory)
+        child = ChildWorker(net)
     except Exception as exc:  # noqa: BLE001  (any reason at all: training goes on in a thread)
         if not _warned:
             warnings.warn(f"charrnn_magic: could not start a second training process ({exc}); "
                           "using a thread instead", RuntimeWarning, stacklevel=3)
             _warned = True
         return None
-    _twins[net] = twin
-    weakref.finalize(net, _stop, twin.process, twin.conn)
-    return twin
+    _children[net] = child
+    weakref.finalize(net, _stop, child.process, child.conn)
+    return child
 
 
 def _stop(process, conn) -> None:
@@ -170,9 +194,9 @@ def _anonymous_file(nbytes: int) -> int:
     """A file descriptor of ``nbytes`` of memory to share with a child: memfd on Linux (never
     written to disk), an unlinked temporary file elsewhere."""
     if hasattr(os, "memfd_create"):
-        fd = os.memfd_create("charrnn-twin")
+        fd = os.memfd_create("charrnn-worker")
     else:
-        fd, path = tempfile.mkstemp(prefix="charrnn-twin-")
+        fd, path = tempfile.mkstemp(prefix="charrnn-worker-")
         os.unlink(path)
     os.ftruncate(fd, nbytes)
     return fd
@@ -181,13 +205,10 @@ def _anonymous_file(nbytes: int) -> int:
 def _serve(memory: int, conn) -> None:
     """The child's end: build the network, then compute one half-window per message until the
     socket closes or stays silent for the idle time."""
-    from .memory import keep_freed_memory
     from .model import Network
 
     spec = conn.recv()
     idle_seconds = spec.pop("idle_seconds")
-    if spec.pop("reuse_memory"):
-        keep_freed_memory()
     try:
         from threadpoolctl import threadpool_limits
         threadpool_limits(1)            # one core for this half; the parent has the other
@@ -198,7 +219,7 @@ def _serve(memory: int, conn) -> None:
     buffer = mmap.mmap(memory, 2 * n * itemsize)
     net.rebind(flat=np.frombuffer(buffer, net.dtype, n),
                grad=np.frombuffer(buffer, net.dtype, n, offset=n * itemsize))
-    conn.send("ready")
+    conn.send({"pid": os.getpid(), "sys_path": list(sys.path)})
     while conn.poll(idle_seconds):      # False after idle_seconds: the parent starts a new child
         try:
             X, Y, mask, state, seed = conn.recv()
@@ -212,7 +233,8 @@ def _serve(memory: int, conn) -> None:
         conn.send(reply)
 
 
-if __name__ == "__main__":
+def _main() -> None:
+    """The child's entry point (see ``_BOOTSTRAP``): argv is the memory's and the socket's fds."""
     from multiprocessing.connection import Connection
 
     _serve(int(sys.argv[1]), Connection(int(sys.argv[2])))
