@@ -18,15 +18,37 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, REPO, _requirements, _wait_idle, lab
+from tests.test_browser import (
+    CELLS_DONE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    FRONT_ENDS,
+    REPO,
+    JupyterServer,
+    _required,
+)
 
 pytestmark = pytest.mark.browser
-__all__ = ["lab"]                 # the fixture, shared with tests/test_browser.py
 
 INSIDE = REPO / "demo_notebooks" / "inside.ipynb"
 #: The colours and hover texts of the characters a panel shows.
 SPANS_JS = """el => Array.from(el.querySelectorAll('.charrnn-inside span[title]'))
                    .map(s => [s.style.background, s.getAttribute('title')])"""
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server (``tests/test_browser.py``'s) serving a folder of ``tmp_path``."""
+    front = FRONT_ENDS["jupyterlab"]
+    _required(front)
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    running = JupyterServer(front, root)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
 
 
 def _prepare(path: Path) -> int:
@@ -51,7 +73,7 @@ def _until(predicate, timeout: float = 30.0):
 
 
 def test_inspector_unit_slider_and_predictions_in_jupyterlab(lab, tmp_path):
-    sync_playwright = _requirements()
+    sync_playwright = _required(lab.front)
     from playwright.sync_api import expect
 
     n_cells = _prepare(lab.root / "inside.ipynb")
@@ -64,9 +86,9 @@ def test_inspector_unit_slider_and_predictions_in_jupyterlab(lab, tmp_path):
             page = browser.new_page(viewport={"width": 1200, "height": 1000})
             page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
             page.set_default_timeout(60_000)
-            page.goto(f"{lab.url}/lab/tree/inside.ipynb")
+            page.goto(lab.page_url("inside.ipynb"))
             page.wait_for_selector(".jp-Notebook")
-            _wait_idle(page, 90_000)
+            lab.wait_kernel_idle("inside.ipynb")
 
             cells = page.locator(".jp-Notebook .jp-Cell")
             expect(cells).to_have_count(n_cells)
@@ -75,8 +97,9 @@ def test_inspector_unit_slider_and_predictions_in_jupyterlab(lab, tmp_path):
             for _ in range(n_cells):
                 page.keyboard.press("Shift+Enter")
             views = page.locator(".charrnn-inside")
-            expect(views).to_have_count(6, timeout=240_000)    # six inspector panels
-            _wait_idle(page, 120_000)
+            page.wait_for_function(CELLS_DONE, arg=n_cells, timeout=240_000)
+            expect(views).to_have_count(6)                     # six inspector panels
+            lab.wait_kernel_idle("inside.ipynb")
 
             # The first panel: the line-position unit. Its output area holds the whole panel.
             panel = page.locator(".jp-OutputArea-output", has=views.first).first
