@@ -23,7 +23,8 @@ for _p in (str(REPO), str(Path(__file__).resolve().parent)):
 def read_data(name: str) -> str:
     path = DATA / name
     if not path.exists():
-        sys.exit(f"data file not found: {path} (the benchmarks read ../shared/data/ from the repo root)")
+        sys.exit(f"data file not found: {path} "
+                 "(the benchmarks read ../shared/data/ from the repo root)")
     return path.read_text(encoding="utf-8")
 
 
@@ -87,18 +88,20 @@ def fmt_num(x: float) -> str:
 
 
 def print_table(headers: list[str], rows: list[list[str]], title: str | None = None) -> None:
-    """A plain-text table (right-aligned numbers, left-aligned first column), also valid Markdown."""
+    """A plain-text table (right-aligned numbers, left-aligned first column), also valid
+    Markdown."""
     widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
 
     def line(cells):
         out = []
-        for i, (c, w) in enumerate(zip(cells, widths)):
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
             out.append(str(c).ljust(w) if i == 0 else str(c).rjust(w))
         return "| " + " | ".join(out) + " |"
 
     if title:
         print(f"\n{title}")
     print(line(headers))
-    print("|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|")
+    rule = "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2)) for i, w in enumerate(widths))
+    print("|" + rule + "|")
     for r in rows:
         print(line(r))

@@ -16,11 +16,14 @@ Comparisons (tinyshakespeare, the classic configuration: vanilla tanh RNN, hidde
 Adagrad 0.1, element-wise clip ±5):
   rnn     engine batch 1 and batch 32 (float32) | classic per-character loop (float64)
           | torch nn.RNN batch 1 and batch 32 at 1 and 2 threads
-  lstm    engine LSTM 2x256 batch 32 | torch nn.LSTM 2x256 batch 32 at 1 and 2 threads (both Adam 2e-3)
+  lstm    engine LSTM 2x256 batch 32 | torch nn.LSTM 2x256 batch 32 at 1 and 2 threads
+          (both Adam 2e-3)
   sample  engine RNN hidden 128, `sample(length=1000)` | classic one-hot + np.random.choice loop
 
-    python benchmarks/bench_speed.py --quick     # ~1.5 min on a quiet machine: a smoke run, rough figures
-    python benchmarks/bench_speed.py             # ~5 min on a quiet machine: the figures for the README
+    python benchmarks/bench_speed.py --quick   # ~1.5 min on a quiet machine:
+                                               #   a smoke run, rough figures
+    python benchmarks/bench_speed.py           # ~5 min on a quiet machine:
+                                               #   the figures for the README
 """
 from __future__ import annotations
 
@@ -33,10 +36,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import _common  # noqa: F401  (sets sys.path for the package and the sibling scripts)
-from _common import fmt_num, median, print_table, spread
-
 import classic
 import torch_reference as tref
+from _common import fmt_num, median, print_table, spread
 
 SEQ = 25
 
@@ -53,7 +55,8 @@ class Contender:
     units: int = 1                      # units per round, set by the warm-up
     rates: list[float] = field(default_factory=list)   # chars/s, one per round
     meter: dict | None = None          # the engine's own chars/s meter, when it has one
-    call_overhead: float = 0.0          # seconds a call costs beyond its units (estimated in warm-up)
+    # seconds a call costs beyond its units (estimated in warm-up)
+    call_overhead: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -81,7 +84,8 @@ def engine_trainer(text: str, label: str, cell: str, hidden: int, layers: int, b
     meter = {}
 
     def on_progress(p):
-        meter["cps"] = p.chars_per_sec  # the engine's own meter, shown next to ours as a cross-check
+        # the engine's own meter, shown next to ours as a cross-check
+        meter["cps"] = p.chars_per_sec
 
     def run(steps: int) -> None:
         model.fit(text, steps=steps, batch_size=batch, seq_length=SEQ, optimizer=optimizer, lr=lr,
@@ -104,7 +108,8 @@ def torch_trainer(text: str, label: str, threads: int, **cfg):
         return f"torch not installed ({tref.TORCH_INSTALL})"
     tref.set_threads(threads)      # for this contender's process only
     trainer = tref.TorchTrainer(text, **cfg)
-    return Contender(label, trainer.train, trainer.chars_per_step, "float32", str(threads), kind="torch")
+    return Contender(label, trainer.train, trainer.chars_per_step, "float32", str(threads),
+                     kind="torch")
 
 
 SAMPLE_LEN = 1000
@@ -223,8 +228,8 @@ def run_alternating(contenders: list[Remote], rounds: int, warmup: float, round_
     print(f"\n== {title}: warming up {len(contenders)} contenders", flush=True)
     for c in contenders:                # one at a time: the others wait idle in their processes
         c.warm_up(warmup, round_seconds)
-        print(f"   {c.name}: {c.units} units of {c.chars_per_unit} chars per round; per-call overhead "
-              f"~{c.call_overhead * 1e3:.0f} ms", flush=True)
+        print(f"   {c.name}: {c.units} units of {c.chars_per_unit} chars per round; "
+              f"per-call overhead ~{c.call_overhead * 1e3:.0f} ms", flush=True)
     for r in range(rounds):
         for c in contenders:            # A, B, C, A, B, C, ...
             c.rates.append(c.units * c.chars_per_unit / c.run(c.units))
@@ -274,7 +279,8 @@ def ratio(a: Contender | None, b: Contender | None) -> str:
     return "-" if r is None else f"{r:.2f}x"
 
 
-def target_row(check: str, value: float | None, unit: str, wanted: str, met: Callable[[float], bool]):
+def target_row(check: str, value: float | None, unit: str, wanted: str,
+               met: Callable[[float], bool]):
     if value is None:
         return [check, "-", wanted, "-"]
     shown = f"{value:.2f}{unit}"
@@ -301,15 +307,18 @@ def training_table(cs: list[Contender], title: str, classic_c, torch_for) -> Non
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--quick", action="store_true", help="3 short rounds: a smoke run, rough figures")
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__)
+    ap.add_argument("--quick", action="store_true",
+                    help="3 short rounds: a smoke run, rough figures")
     ap.add_argument("--rounds", type=int, help="rounds per comparison (default 7; 3 with --quick)")
     ap.add_argument("--round-seconds", type=float,
                     help="work per contender per round (default 3 s; 1 s with --quick)")
     ap.add_argument("--only", action="append", choices=["rnn", "lstm", "sample"],
                     help="run only this comparison (repeatable)")
     ap.add_argument("--no-torch", action="store_true", help="leave out the PyTorch rows")
-    ap.add_argument("--torch-threads", default="1,2", help="torch thread counts to try (default 1,2)")
+    ap.add_argument("--torch-threads", default="1,2",
+                    help="torch thread counts to try (default 1,2)")
     ap.add_argument("--json", metavar="PATH", help="also write every round's figures to PATH")
     args = ap.parse_args()
 
@@ -319,7 +328,8 @@ def main() -> None:
     only = set(args.only or ["rnn", "lstm", "sample"])
     threads = [int(t) for t in args.torch_threads.split(",")] if not args.no_torch else []
 
-    _common.read_data("tinyshakespeare.txt")   # a missing data file stops the run here, not in a child
+    # a missing data file stops the run here, not in a child
+    _common.read_data("tinyshakespeare.txt")
     print(_common.machine_line())
     print(f"{rounds} rounds, ~{round_s:g} s per contender per round, alternating")
     skipped: list[str] = []
@@ -329,40 +339,47 @@ def main() -> None:
     if "rnn" in only:
         rnn = dict(tref.RNN_CLASSIC)
         specs = [
-            ("engine RNN batch 1", engine_trainer, dict(label="engine RNN batch 1", cell="rnn", hidden=100,
-                                                         layers=1, batch=1, optimizer="adagrad", lr=0.1)),
-            ("engine RNN batch 32", engine_trainer, dict(label="engine RNN batch 32", cell="rnn", hidden=100,
-                                                          layers=1, batch=32, optimizer="adagrad", lr=0.1)),
+            ("engine RNN batch 1", engine_trainer, dict(
+                label="engine RNN batch 1", cell="rnn", hidden=100, layers=1, batch=1,
+                optimizer="adagrad", lr=0.1)),
+            ("engine RNN batch 32", engine_trainer, dict(
+                label="engine RNN batch 32", cell="rnn", hidden=100, layers=1, batch=32,
+                optimizer="adagrad", lr=0.1)),
             ("engine RNN batch 32 (2 BLAS thr)", engine_trainer, dict(
-                label="engine RNN batch 32 (2 BLAS thr)", cell="rnn", hidden=100, layers=1, batch=32,
-                optimizer="adagrad", lr=0.1, threads=2)),
+                label="engine RNN batch 32 (2 BLAS thr)", cell="rnn", hidden=100, layers=1,
+                batch=32, optimizer="adagrad", lr=0.1, threads=2)),
             ("classic", classic_trainer, {}),
         ]
         for b in (1, 32):
             for t in threads:
                 label = f"torch nn.RNN batch {b} ({t} thr)"
-                specs.append((label, torch_trainer, dict(label=label, threads=t, **dict(rnn, batch_size=b))))
+                specs.append((label, torch_trainer,
+                              dict(label=label, threads=t, **dict(rnn, batch_size=b))))
         cs = build(specs, skipped)
         run_alternating(cs, rounds, warmup, round_s, "RNN h100 seq 25 Adagrad 0.1 clip 5")
         results["rnn"] = cs
         cl = next((c for c in cs if c.kind == "classic"), None)
 
         def torch_for(c):
-            return best_torch(cs, "torch nn.RNN batch 32" if "32" in c.name else "torch nn.RNN batch 1")
+            return best_torch(cs, "torch nn.RNN batch 32" if "32" in c.name
+                              else "torch nn.RNN batch 1")
 
-        training_table(cs, "Training throughput, vanilla RNN, hidden 100, seq 25 (chars/s)", cl, torch_for)
+        training_table(cs, "Training throughput, vanilla RNN, hidden 100, seq 25 (chars/s)", cl,
+                       torch_for)
         e32 = best_torch(cs, "engine RNN batch 32", kind="engine")
         if e32:
-            targets.append(target_row("RNN batch 32 vs classic", ratio_value(e32, cl), "x", ">= 15x",
-                                      lambda v: v >= 15))
+            targets.append(target_row("RNN batch 32 vs classic", ratio_value(e32, cl), "x",
+                                      ">= 15x", lambda v: v >= 15))
             targets.append(target_row("RNN batch 32 vs torch (better of threads, each)",
-                                      ratio_value(e32, torch_for(e32)), "x", ">= 2x", lambda v: v >= 2))
+                                      ratio_value(e32, torch_for(e32)), "x", ">= 2x",
+                                      lambda v: v >= 2))
 
     if "lstm" in only:
         lstm = dict(tref.LSTM_2x256)
         labels = {1: "engine LSTM 2x256 batch 32", 2: "engine LSTM 2x256 batch 32 (2 BLAS thr)"}
-        specs = [(labels[t], engine_trainer, dict(label=labels[t], cell="lstm", hidden=256, layers=2, batch=32,
-                                                  optimizer=lstm["optimizer"], lr=lstm["lr"], threads=t))
+        specs = [(labels[t], engine_trainer, dict(label=labels[t], cell="lstm", hidden=256,
+                                                  layers=2, batch=32, optimizer=lstm["optimizer"],
+                                                  lr=lstm["lr"], threads=t))
                  for t in (1, 2)]
         for t in threads:
             label = f"torch nn.LSTM 2x256 batch 32 ({t} thr)"
@@ -375,27 +392,29 @@ def main() -> None:
         e = best_torch(cs, "engine LSTM", kind="engine")
         if e:
             targets.append(target_row("LSTM 2x256 batch 32 vs torch (better of threads, each)",
-                                      ratio_value(e, best_torch(cs, "torch nn.LSTM")), "x", ">= 1.0x",
-                                      lambda v: v >= 1.0))
+                                      ratio_value(e, best_torch(cs, "torch nn.LSTM")), "x",
+                                      ">= 1.0x", lambda v: v >= 1.0))
 
     if "sample" in only:
         cs = build([("engine sampling", engine_sampler, dict(hidden=128)),
                     ("panel", panel_sampler, dict(hidden=128)),
                     ("panel heat-map", panel_sampler, dict(hidden=128, heatmap=True)),
                     ("classic sampling", classic_sampler, dict(hidden=128))], skipped)
-        run_alternating(cs, rounds, warmup, round_s, "sampling, hidden 128, 1000 characters per call")
+        run_alternating(cs, rounds, warmup, round_s,
+                        "sampling, hidden 128, 1000 characters per call")
         results["sample"] = cs
         cl = next((c for c in cs if c.kind == "classic"), None)
         rows = [[c.name, c.dtype, fmt_num(c.rate), spread(c.rates), f"{1e6 / c.rate:.2f}",
                  ratio(c, cl) if c is not cl else "1.00x"] for c in cs]
-        print_table(["program", "dtype", "chars/s (median)", "min..max", "ms per 1000 chars", "vs classic"],
+        print_table(["program", "dtype", "chars/s (median)", "min..max", "ms per 1000 chars",
+                     "vs classic"],
                     rows, title="Sampling, hidden 128 (one sample of 1000 characters per call)")
         e = next((c for c in cs if c.kind == "engine"), None)
         if e:
             targets.append(target_row("sampling vs classic loop", ratio_value(e, cl), "x", ">= 2x",
                                       lambda v: v >= 2))
-            targets.append(target_row("sampling: ms per 1000 chars", 1e6 / e.rate, " ms", "<= 10 ms",
-                                      lambda v: v <= 10))
+            targets.append(target_row("sampling: ms per 1000 chars", 1e6 / e.rate, " ms",
+                                      "<= 10 ms", lambda v: v <= 10))
         p = next((c for c in cs if c.kind == "panel"), None)
         if p:
             targets.append(target_row("panel regenerate: ms per 1000 chars (issue 4)", 1e6 / p.rate,
@@ -412,7 +431,8 @@ def main() -> None:
         out = {"machine": _common.machine_line(), "rounds": rounds, "round_seconds": round_s,
                "results": {k: [{"name": c.name, "dtype": c.dtype, "threads": c.threads,
                                 "chars_per_unit": c.chars_per_unit, "units": c.units,
-                                "chars_per_sec_rounds": c.rates} for c in v] for k, v in results.items()},
+                                "chars_per_sec_rounds": c.rates} for c in v]
+                           for k, v in results.items()},
                "skipped": skipped}
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(out, f, indent=1)

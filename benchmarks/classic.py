@@ -119,8 +119,9 @@ class ClassicRNN:
         targets = [self.char_to_ix[c] for c in window[1:]]
 
         loss, grads, self.hprev = self.loss_and_grads(inputs, targets, self.hprev)
-        for p, g, m in zip(self.params, grads, self.mem):
-            np.clip(g, -self.clip, self.clip, out=g)       # element-wise clip against exploding gradients
+        for p, g, m in zip(self.params, grads, self.mem, strict=True):
+            # element-wise clip against exploding gradients
+            np.clip(g, -self.clip, self.clip, out=g)
             m += g * g
             p += -self.lr * g / np.sqrt(m + 1e-8)          # Adagrad: per-weight step sizes
 
@@ -170,15 +171,18 @@ class ClassicRNN:
 
 
 def train_chars_per_sec(text: str, steps: int | None = None, seconds: float | None = None,
-                        hidden_size: int = 100, seq_length: int = 25, warmup_steps: int = 20) -> float:
+                        hidden_size: int = 100, seq_length: int = 25,
+                        warmup_steps: int = 20) -> float:
     """Characters per second of the classic training loop (after a short warm-up)."""
     model = ClassicRNN(text, hidden_size=hidden_size, seq_length=seq_length)
     model.train(steps=warmup_steps)
     return model.train(steps=steps, seconds=seconds)["chars_per_sec"]
 
 
-def sample_chars_per_sec(text: str, hidden_size: int = 128, length: int = 1000, repeats: int = 5) -> float:
-    """Characters per second of the classic sampling loop (weights untrained: speed does not care)."""
+def sample_chars_per_sec(text: str, hidden_size: int = 128, length: int = 1000,
+                         repeats: int = 5) -> float:
+    """Characters per second of the classic sampling loop (weights untrained: speed does not
+    care)."""
     model = ClassicRNN(text, hidden_size=hidden_size)
     model.sample(50)
     best = float("inf")
@@ -200,8 +204,8 @@ def main() -> None:
     text = _common.read_data(args.data)
     print(_common.machine_line())
     model = ClassicRNN(text)
-    print(f"classic RNN: vocab {model.V}, hidden {model.H}, seq {model.T}, dtype {np.dtype(DTYPE).name}, "
-          f"Adagrad lr {model.lr}, clip ±{model.clip}")
+    print(f"classic RNN: vocab {model.V}, hidden {model.H}, seq {model.T}, "
+          f"dtype {np.dtype(DTYPE).name}, Adagrad lr {model.lr}, clip ±{model.clip}")
     print(f"{'step':>7} {'smooth loss/char':>17} {'chars/s':>9}")
     print(f"{0:>7} {model.smooth_loss / model.T:>17.3f} {'-':>9}")
     chunk = max(args.seconds / 10, 0.5)

@@ -1,4 +1,5 @@
-"""PyTorch CPU reference: the same char models built from `nn.RNN` / `nn.LSTM`, for a speed yardstick.
+"""PyTorch CPU reference: the same char models built from `nn.RNN` / `nn.LSTM`,
+for a speed yardstick.
 
 Same configuration as the engine and the classic algorithm:
 - input: the character id as a one-hot vector of the vocabulary size, so the first layer's input
@@ -46,7 +47,8 @@ if torch is not None:
             rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM}[cell]
             kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
             self.vocab_size = vocab_size
-            self.rnn = rnn_cls(vocab_size, hidden_size, num_layers=layers, **kwargs)  # (T, B, F) layout
+            # (T, B, F) layout
+            self.rnn = rnn_cls(vocab_size, hidden_size, num_layers=layers, **kwargs)
             self.head = nn.Linear(hidden_size, vocab_size)
 
         def forward(self, ids, state):
@@ -56,7 +58,8 @@ if torch is not None:
 
 
 class TorchTrainer:
-    """Trains one CharModel on B parallel streams of the text; `train(steps)` runs a fixed number of windows."""
+    """Trains one CharModel on B parallel streams of the text; `train(steps)` runs a fixed number
+    of windows."""
 
     def __init__(self, text: str, cell: str = "rnn", hidden_size: int = 100, layers: int = 1,
                  seq_length: int = 25, batch_size: int = 32, optimizer: str = "adagrad",
@@ -70,7 +73,8 @@ class TorchTrainer:
         ids = lookup[np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)]
         # B streams, each a contiguous slice of the text (as the engine's stream batches do).
         per_stream = len(ids) // batch_size
-        self.streams = torch.from_numpy(ids[: per_stream * batch_size].reshape(batch_size, per_stream).T.copy())
+        streams = ids[: per_stream * batch_size].reshape(batch_size, per_stream).T
+        self.streams = torch.from_numpy(streams.copy())
         self.T, self.B, self.clip, self.cell = seq_length, batch_size, clip, cell
         self.model = CharModel(len(chars), cell, hidden_size, layers)
         opt = {"adagrad": torch.optim.Adagrad, "adam": torch.optim.Adam}[optimizer]
@@ -99,16 +103,20 @@ class TorchTrainer:
                 nn.utils.clip_grad_value_(self.model.parameters(), self.clip)
             self.opt.step()
             # Truncated BPTT: keep the values of the state, drop its graph.
-            self.state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+            if isinstance(state, tuple):
+                self.state = tuple(s.detach() for s in state)
+            else:
+                self.state = state.detach()
             self.pos += T
         self.last_loss = loss.item() / T
         return self.last_loss
 
 
 # The two configurations of the issue, as keyword arguments to TorchTrainer.
-RNN_CLASSIC = dict(cell="rnn", hidden_size=100, layers=1, seq_length=25, optimizer="adagrad", lr=0.1, clip=5.0)
-LSTM_2x256 = dict(cell="lstm", hidden_size=256, layers=2, seq_length=25, batch_size=32, optimizer="adam",
-                  lr=2e-3, clip=5.0)
+RNN_CLASSIC = dict(cell="rnn", hidden_size=100, layers=1, seq_length=25, optimizer="adagrad",
+                   lr=0.1, clip=5.0)
+LSTM_2x256 = dict(cell="lstm", hidden_size=256, layers=2, seq_length=25, batch_size=32,
+                  optimizer="adam", lr=2e-3, clip=5.0)
 
 
 def set_threads(n: int) -> None:
@@ -148,8 +156,10 @@ def main() -> None:
         best = max(rates, key=rates.get)
         rows.append([name, _common.fmt_num(rates[1]), _common.fmt_num(rates[2]),
                      f"{_common.fmt_num(rates[best])} ({best} thr)", f"{trainer.last_loss:.3f}"])
-    _common.print_table(["torch float32 training", "1 thread", "2 threads", "better", "last loss/char"],
-                        rows, title="PyTorch CPU, chars/s (one-off, not alternated: see bench_speed.py)")
+    _common.print_table(["torch float32 training", "1 thread", "2 threads", "better",
+                         "last loss/char"],
+                        rows,
+                        title="PyTorch CPU, chars/s (one-off, not alternated: see bench_speed.py)")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 Each cell sees its input already projected: ``XW[t] = x_t @ Wx + b`` for every step at once (an
 embedding lookup for the first layer, one matrix product for the others; see ``model.py``). What is
-left is the recurrence, the only part that has to be a Python loop over time. Each loop body is a
-handful of NumPy calls writing into preallocated arrays (``out=``); every factor of the backward pass
-that does not depend on the carried gradient is computed for all steps at once, before the loop.
+left is the recurrence, the only part that has to be a Python loop over time. Each loop body is
+a handful of NumPy calls writing into preallocated arrays (``out=``); every factor of the backward
+pass that does not depend on the carried gradient is computed for all steps at once, before the
+loop.
 
 Shapes: T steps, B sequences, H hidden units, G gates (RNN 1, GRU 3, LSTM 4).
 ``XW`` is (T, B, G·H); ``Wh`` is (H, G·H); a state is a tuple of (B, H) arrays.

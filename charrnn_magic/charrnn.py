@@ -26,6 +26,7 @@ from .optim import OPTIMIZERS
 from .sampling import LINE_END, generate
 from .settings import (ARCH_KEYS, PRESETS, TRAIN_DEFAULTS, check_architecture, check_int,
                        check_stop_rules, resolve)
+from .text import normalize
 from .threads import blas_threads
 from .train import (History, StopRules, TrainingSession, Workers, mean_loss, run,
                     where_training_runs)
@@ -143,8 +144,8 @@ class CharRNN:
     def fit(self, text: str, steps: int | None = None, epochs: float | None = None,
             minutes: float | None = None, target_loss: float | None = None, *,
             mode=None, seq_length=None, batch_size=None, optimizer=None, lr=None, clip=None,
-            clip_mode=None, val_fraction=None, lower=None, lr_schedule=None, seed=None,
-            keep_best=False, eval_every=None, callback=None, stop_event=None) -> History:
+            clip_mode=None, val_fraction=None, lower=None, lr_schedule=None, raw_text=None,
+            seed=None, keep_best=False, eval_every=None, callback=None, stop_event=None) -> History:
         """Train on ``text`` until a stop rule fires; calling it again continues training.
 
         Stop rules (the first to fire ends training; none given means ``steps=1000``):
@@ -162,6 +163,10 @@ class CharRNN:
         ``lr_schedule`` ``"cosine"`` to lower the learning rate along half a cosine to 2 % of
         ``lr`` by the end of the run (steps, epochs or minutes; a run with only ``target_loss``
         has no known end, and keeps ``lr``), or ``"constant"`` (the default).
+        The text is normalised first (see ``charrnn_magic.text.normalize``): a leading BOM is
+        dropped and ``\r\n`` and lone ``\r`` line ends become ``\n``, as are later primes and
+        evaluated texts; ``raw_text=True`` keeps every character as given (the model then also
+        takes primes and evaluations as they are).
 
         ``seed`` seeds the weights and the training order when the model is first trained: the same
         seed and settings give bit-identical weights. ``keep_best`` ends with the weights that had
@@ -180,8 +185,8 @@ class CharRNN:
             session, rules = self._prepare(
                 text, steps, epochs, minutes, target_loss, mode=mode, seq_length=seq_length,
                 batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, clip_mode=clip_mode,
-                val_fraction=val_fraction, lower=lower, lr_schedule=lr_schedule, seed=seed,
-                eval_every=eval_every)
+                val_fraction=val_fraction, lower=lower, lr_schedule=lr_schedule, raw_text=raw_text,
+                seed=seed, eval_every=eval_every)
             with self._lock:
                 self._timeline.thin(self.snapshots)
             with blas_threads(self.blas_threads):
@@ -219,6 +224,7 @@ class CharRNN:
         if self._settings.get("mode") not in (None, mode):
             raise ValueError(f"this model was trained in {self._settings['mode']} mode; it "
                              f"cannot continue in {mode} mode: train a new model for that")
+        text = text if settings["raw_text"] else normalize(text)
         vocab, ids = encode_text(text.lower() if settings["lower"] else text, self.vocab, mode)
         # The seed is settled first: it also picks the validation lines, which must stay the
         # same when training continues. A continued fit carries on with the model's own seed.
@@ -320,7 +326,8 @@ class CharRNN:
         ``prime``: text fed through the network first (not repeated in the result); ``seed_char``:
         one character the result starts with. Without either, a stream-mode model starts after a
         newline and a lines-mode model at the start of a line. ``temperature`` 0 is greedy (always
-        the likeliest character); higher is more adventurous. ``top_k`` keeps the k likeliest
+        the likeliest character; so is any temperature below ``MIN_TEMPERATURE``, 1e-6, where
+        1/T would overflow); higher is more adventurous. ``top_k`` keeps the k likeliest
         characters, ``top_p`` the smallest set holding that much probability. ``stop``: a character
         that ends a sample (kept in the text), or None for none; the default, ``LINE_END``, stops
         a lines-mode model at the end of the line (the newline is not kept) and a stream-mode
@@ -378,7 +385,8 @@ class CharRNN:
         with self._lock:
             flat = self._net.flat.copy()
         return sampling.plan(self.vocab, self._net, flat, lines=self.mode == "lines",
-                             lower=bool(self._settings.get("lower")), length=length,
+                             lower=bool(self._settings.get("lower")),
+                             raw_text=bool(self._settings.get("raw_text")), length=length,
                              temperature=temperature, prime=prime, seed_char=seed_char, top_k=top_k,
                              top_p=top_p, stop=stop, count=count, seed=seed)
 
@@ -387,11 +395,19 @@ class CharRNN:
         """Mean loss of ``text`` under the model, in nats per character (lower is better)."""
         if not self.is_trained:
             raise ValueError("the model is not trained yet: call fit(text) first")
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a str, not {type(text).__name__}")
+        text = self._normalized(text)
         if self._settings.get("lower"):
             text = text.lower()
         ids, newline, spans = evaluation_text(text, self.vocab, self.mode)
         with self._lock, blas_threads(self.blas_threads):
             return float(mean_loss(self._net, ids, self.mode, newline, spans))
+
+    def _normalized(self, text: str) -> str:
+        """``text`` as this model's training text was taken: normalised, unless fit with
+        ``raw_text=True``."""
+        return text if self._settings.get("raw_text") else normalize(text)
 
     def bits_per_char(self, text: str) -> float:
         """Mean loss of ``text`` in bits per character."""

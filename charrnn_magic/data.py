@@ -6,11 +6,32 @@ the streams wrap around (one wrap is one epoch).
 
 *lines* (the names example): each non-empty line is an example. It is read from a fresh state,
 starting from a newline (the "start" token) and ending by predicting a newline (the "end" token).
-Lines are shuffled each epoch and padded into batches; the mask marks what is real.
+Lines are shuffled each epoch and padded into batches; the mask marks what is real. Training
+reads at most ``MAX_LINE`` characters of a line (see ``LineBatches``), so a step's memory is
+bounded by batch x ``MAX_LINE`` whatever the text's longest line.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+#: Lines mode trains on at most this many characters of each line; the rest of a longer line
+#: is left out (with a ``LongLinesCut`` warning), and the model is not taught to end a line
+#: where it was cut. Evaluation reads whole lines.
+MAX_LINE = 1000
+
+
+#: Training validates on at most this many characters: the start of the held-out tail (stream
+#: mode), or the first held-out lines that hold that many, each cut to ``MAX_LINE`` (lines
+#: mode). The held-out part of a big text (100 MB of a 1 GB file) would otherwise take longer
+#: to validate than the whole run to train. ``CharRNN.evaluate`` reads all of its text.
+VAL_MAX_CHARS = 1 << 17
+
+
+class LongLinesCut(UserWarning):
+    """Lines mode cut lines longer than ``MAX_LINE`` characters for training."""
+
 
 from .vocab import Vocab, describe_chars
 
@@ -70,6 +91,16 @@ def line_spans(ids: np.ndarray, newline_id: int):
     return starts[keep], ends[keep] - starts[keep]
 
 
+def validation_lines(starts, lengths, max_line: int = MAX_LINE, budget: int = VAL_MAX_CHARS):
+    """(starts, lengths, whole) of the validation lines a training run reads: lines up to
+    ``budget`` characters in all (at least one), each cut to ``max_line`` as training cuts
+    them (``whole`` False for a cut line: its closing newline is not a target). A validation
+    then costs the same for any text and any line length."""
+    keep = max(1, int(np.searchsorted(np.cumsum(np.minimum(lengths, max_line)), budget)))
+    starts, lengths = starts[:keep], lengths[:keep]
+    return starts, np.minimum(lengths, max_line), lengths <= max_line
+
+
 def split_lines(starts, lengths, val_fraction: float, seed: int):
     """A seeded random choice of ``val_fraction`` of the lines for validation; the rest for training."""
     n_val = held_out_count(len(starts), val_fraction)
@@ -106,15 +137,21 @@ class StreamBatches:
     def batch(self, index: int):
         """Window ``index`` of the epoch: (X, Y, mask=None), each (T, B) (shorter for the last)."""
         p = index * self.seq_length
-        X = np.ascontiguousarray(self.inputs[p : p + self.seq_length])
-        Y = np.ascontiguousarray(self.targets[p : p + self.seq_length])
+        X = np.ascontiguousarray(self.inputs[p : p + self.seq_length], dtype=np.int32)
+        Y = np.ascontiguousarray(self.targets[p : p + self.seq_length], dtype=np.int32)
         return X, Y, None
 
 
 class LineBatches:
-    """Padded batches of whole lines: (T, B) inputs, targets and a 0/1 mask, T the longest line + 1."""
+    """Padded batches of lines: (T, B) inputs, targets and a 0/1 mask, T the longest line + 1.
 
-    def __init__(self, ids: np.ndarray, starts, lengths, batch_size: int, newline_id: int):
+    A line longer than ``max_line`` is trained on its first ``max_line`` characters only, without
+    its closing newline as a target (it did not end there); ``cut`` is how many lines were cut,
+    and a ``LongLinesCut`` warning says so in one line.
+    """
+
+    def __init__(self, ids: np.ndarray, starts, lengths, batch_size: int, newline_id: int,
+                 max_line: int = MAX_LINE):
         if len(starts) == 0:
             raise ValueError("the training text has no non-empty lines: give text with at least one line")
         if batch_size > len(starts):
@@ -122,6 +159,15 @@ class LineBatches:
                 f"batch_size={batch_size} is larger than the text allows: it has {len(starts)} "
                 f"training lines; use batch_size <= {len(starts)}"
             )
+        self.whole = lengths <= max_line                        # (N,) lines trained to their end
+        self.cut = int(len(lengths) - self.whole.sum())
+        if self.cut:
+            warnings.warn(LongLinesCut(
+                f"lines mode: {self.cut:,} line(s) longer than {max_line:,} characters "
+                f"(the longest "
+                f"{int(lengths.max()):,}) are trained on their first {max_line:,} only; use "
+                "stream mode for long text"), stacklevel=2)
+            lengths = np.minimum(lengths, max_line)
         self.ids, self.starts, self.lengths = ids, starts, lengths
         self.batch_size, self.newline = batch_size, newline_id
         self.batches_per_epoch = len(starts) // batch_size
@@ -132,11 +178,13 @@ class LineBatches:
 
     def batch(self, index: int, order: np.ndarray):
         chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
-        return self.pad(self.ids, self.starts[chosen], self.lengths[chosen], self.newline)
+        return self.pad(self.ids, self.starts[chosen], self.lengths[chosen], self.newline,
+                        self.whole[chosen])
 
     @staticmethod
-    def pad(ids, starts, lengths, newline):
-        """Inputs '\\n' + line, targets line + '\\n', right-padded with a mask. All (T, B)."""
+    def pad(ids, starts, lengths, newline, whole=None):
+        """Inputs '\\n' + line, targets line + '\\n', right-padded with a mask. All (T, B).
+        ``whole`` (B,): False for a cut line, whose closing newline is not a target."""
         T = int(lengths.max()) + 1
         j = np.arange(T)[:, None]                                 # (T,1) position in the example
         inside = j < lengths[None, :]                             # (T,B) a character of the line
@@ -145,4 +193,6 @@ class LineBatches:
         X = np.full_like(Y, newline)
         X[1:] = Y[:-1]
         mask = j <= lengths[None, :]                              # the closing newline counts
+        if whole is not None:
+            mask &= (j < lengths[None, :]) | whole[None, :]       # ... where the line ends there
         return X, Y, mask

@@ -30,12 +30,24 @@ def fit_to_text(text: str, kw: dict, explicit: set) -> str | None:
             changes.append(f"batch size {most} instead of {B}")
             kw["batch_size"] = most
     else:
-        n_lines = sum(1 for line in text.split("\n") if line)
-        n_train = n_lines - held_out_count(n_lines, val_fraction)
         B = kw.get("batch_size", default_batch_size(mode))
+        n_lines = _count_lines(text, most=4 * B + 8)      # enough to know whether B fits
+        n_train = n_lines - held_out_count(n_lines, val_fraction)
         if "batch_size" not in explicit and B > n_train >= 1:
             changes.append(f"batch size {n_train} instead of {B}")
             kw["batch_size"] = n_train
     if changes:
         return f"(the text is short: {' and '.join(changes)})"
     return None
+
+
+def _count_lines(text: str, most: int) -> int:
+    """The non-empty lines of ``text``, counted up to a little past ``most`` (a big text is
+    not split into a list of all its lines)."""
+    n = pos = 0
+    while pos < len(text) and n <= most:
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        n += end > pos
+        pos = end + 1
+    return n

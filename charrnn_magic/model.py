@@ -114,7 +114,8 @@ class Network:
             if is_bias:
                 view[...] = 0.0
             elif self.cell_name == "rnn":
-                view[...] = rng.standard_normal(view.shape) * 0.01      # drawn in float64, then cast
+                # Drawn in float64, then cast.
+                view[...] = rng.standard_normal(view.shape) * 0.01
             else:
                 k = 1.0 / np.sqrt(H)
                 view[...] = rng.uniform(-k, k, view.shape)
@@ -124,12 +125,14 @@ class Network:
 
     def initial_state(self, batch: int) -> list[tuple]:
         H = self.hidden_size
-        return [tuple(np.zeros((batch, H), self.dtype) for _ in range(c.state_size)) for c in self.cells]
+        return [tuple(np.zeros((batch, H), self.dtype) for _ in range(c.state_size))
+                for c in self.cells]
 
     def loss(self, X, Y, mask, state, rng=None, grads: bool = True):
         """Summed cross-entropy of a window, and (when ``grads``) the gradients into ``self.grad``.
 
-        X, Y: (T, B) input and target ids. mask: (T, B) 1 for real characters, 0 for padding, or None.
+        X, Y: (T, B) input and target ids. mask: (T, B) 1 for real characters, 0 for padding, or
+        None.
         state: per layer, the tuple of (B, H) arrays the window starts from. rng draws the dropout
         masks (None: no dropout). Returns (summed loss in nats, state at the end of the window).
         The gradients are those of summed-over-time, averaged-over-batch loss, which for one
@@ -141,7 +144,7 @@ class Network:
         ws = self.workspace if grads else FRESH      # evaluation's shapes would only be held on to
         dtype = self.dtype
         caches, new_state = [], []
-        inputs = None                                                 # (T,B,H) output of the layer below
+        inputs = None                                     # (T,B,H) output of the layer below
         for l, cell in enumerate(self.cells):
             p = self._layer_params[l]
             XW = self.project(l, X if l == 0 else inputs, p, ws)      # (T,B,G)

@@ -3,8 +3,8 @@
 ``plan`` checks the arguments of ``CharRNN.sample`` (and its siblings) and turns them into
 ``generate``'s; ``generate`` yields the sampled ids step by step; ``decode`` turns them into texts.
 
-Sampling uses the Gumbel-max trick: ``argmax(logits / T + g)`` with standard Gumbel noise ``g`` is an
-exact draw from ``softmax(logits / T)``. The noise for a block of steps is drawn in one call, and
+Sampling uses the Gumbel-max trick: ``argmax(logits / T + g)`` with standard Gumbel noise ``g`` is
+an exact draw from ``softmax(logits / T)``. The noise for a block of steps is drawn in one call, and
 ``1 / T`` is folded into the output weights once, so a step costs two matrix-vector products, a
 tanh and an argmax: no softmax, no cumulative sum, no ``np.random.choice`` per character.
 """
@@ -13,9 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from .settings import check_int, check_number
+from .text import check_no_surrogates, normalize
 from .vocab import describe_chars
 
 _BLOCK = 256  # steps of Gumbel noise drawn at a time
+_PRIME_CHUNK = 256  # priming characters run through the network at a time
+
+#: Temperatures below this sample greedily, as 0 does. At 1e-6 the Gumbel noise (|g| < 17 in
+#: float32) weighs as much as a logit difference of 2e-5, so the draw is already the argmax; far
+#: below it, 1/T overflows (1e-320 gave inf weights and only newlines).
+MIN_TEMPERATURE = 1e-6
 
 
 class _Default:
@@ -34,12 +41,13 @@ class _Default:
 LINE_END = _Default("the end of the line in lines mode, none in stream mode")
 
 
-def plan(vocab, net, flat, *, lines: bool, lower: bool, length, temperature, prime, seed_char,
-         top_k, top_p, stop, count, seed) -> dict:
+def plan(vocab, net, flat, *, lines: bool, lower: bool, raw_text: bool, length, temperature,
+         prime, seed_char, top_k, top_p, stop, count, seed) -> dict:
     """Check the sampling arguments (a ValueError names the first wrong one) and turn them into
     ``generate``'s keyword arguments, plus ``seed_char`` (lower-cased for a ``lower`` model).
 
-    vocab, net: the model's; flat: a private copy of its weights; lines: a lines-mode model.
+    vocab, net: the model's; flat: a private copy of its weights; lines: a lines-mode model;
+    lower, raw_text: how the model took its training text, and so takes the prime.
     """
     check_int("length", length, 0)
     check_int("count", count, 1)
@@ -57,6 +65,11 @@ def plan(vocab, net, flat, *, lines: bool, lower: bool, length, temperature, pri
         raise ValueError(f"stop={stop!r} must be one character or None")
     if prime is not None and seed_char is not None:
         raise ValueError("give either prime or seed_char, not both")
+    for what, text in (("prime", prime), ("seed_char", seed_char)):
+        if text is not None:
+            check_no_surrogates(text, what)
+    if prime is not None and not raw_text:
+        prime = normalize(prime)
     if lower:
         prime = prime.lower() if prime else prime
         seed_char = seed_char.lower() if seed_char else seed_char
@@ -99,7 +112,7 @@ def decode(steps, vocab, count: int, *, with_probs: bool, seed_char, drop_stop_i
         probs = np.concatenate([out[1] for out in steps] or [np.zeros(0)]).reshape(n, count).T
     lookup = np.array(vocab.chars + [""])              # id -1 (after a stop) decodes to ""
     texts, out_probs = [], []
-    for row, prow in zip(ids, probs if with_probs else ids):
+    for row, prow in zip(ids, probs if with_probs else ids, strict=True):
         n = len(row) if not (row < 0).any() else int(np.argmax(row < 0))
         if drop_stop_id is not None and n and row[n - 1] == drop_stop_id:
             n -= 1
@@ -135,18 +148,15 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
     rng = rng if rng is not None else np.random.default_rng()
     params = net.views(flat)
     layers = [net.layer_params(params, l) for l in range(len(net.cells))]
-    greedy = temperature == 0
+    greedy = temperature < MIN_TEMPERATURE
     scale = 1.0 if greedy else 1.0 / temperature
     Wy = params["Wy"] * scale                          # (H, V) temperature folded in once
     by = params["by"] * scale
     V = Wy.shape[1]
     embed = layers[0]["Wx"] + layers[0]["b"]          # (V, G) input term of layer 0 per character
 
-    state = [tuple(np.zeros((count, net.hidden_size), net.dtype) for _ in range(c.state_size))
-             for c in net.cells]
     context = np.asarray(start_ids, dtype=np.int64)
-    if len(context) > 1:
-        state = [tuple(a.copy() for a in s) for s in _prime(net, layers, context[:-1], state, count)]
+    state = _prime(net, layers, context[:-1], count)
     scratch = [c.scratch(count, net.dtype) for c in net.cells]
     x_upper = [np.empty((count, c.gates * net.hidden_size), net.dtype) for c in net.cells]
     logits = np.empty((count, V), net.dtype)
@@ -157,14 +167,18 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
     # The loop body runs once per character: everything it needs is bound to a local name
     # first, and the noise block is walked row by row, to keep Python's share of a step small.
     cell0, p0, state0, scratch0 = net.cells[0], layers[0], state[0], scratch[0]
-    upper = [(cell, layers[l], state[l], scratch[l], x_upper[l]) for l, cell in enumerate(net.cells) if l]
+    upper = [(cell, layers[l], state[l], scratch[l], x_upper[l])
+             for l, cell in enumerate(net.cells) if l]
     single = count == 1
     dot = np.dot
     t = 0
     while t < length:
         n = min(_BLOCK, length - t)
         # The head's bias plus this block's Gumbel noise: one (n, count, V) array.
-        head_bias = np.broadcast_to(by, (n, count, V)) if greedy else gumbel_noise(rng, (n, count, V), net.dtype) + by
+        if greedy:
+            head_bias = np.broadcast_to(by, (n, count, V))
+        else:
+            head_bias = gumbel_noise(rng, (n, count, V), net.dtype) + by
         for bias in head_bias:
             # One sample: a plain index gives a view, ten times cheaper than a fancy index's copy.
             x = embed[ids[0]] if single else embed[ids]              # (G,) or (count, G)
@@ -214,15 +228,21 @@ def gumbel_noise(rng, shape, dtype) -> np.ndarray:
     return g
 
 
-def _prime(net, layers, context, state, count):
-    """Run the priming ids through the network with the batched forward pass (all samples
-    share the context, so it is one (T, count) batch) and return the final state."""
-    below = np.repeat(context[:, None], count, axis=1)                # (T, count) ids
-    new_state = []
-    for l, (cell, p) in enumerate(zip(net.cells, layers)):
-        below, last, _ = cell.forward(net.project(l, below, p), state[l], p)
-        new_state.append(last)
-    return new_state
+def _prime(net, layers, context, count):
+    """The state after the priming ids ``context``, one (count, H) array per state part and
+    layer, each a fresh copy the sampling loop may update in place.
+
+    All samples share the context, so it runs once, as a batch of one, through the batched
+    forward pass ``_PRIME_CHUNK`` characters at a time carrying only the state; the state is
+    then copied to every sample. Memory is a chunk's activations, whatever the prime's length
+    and ``count``."""
+    state = [tuple(np.zeros((1, net.hidden_size), net.dtype) for _ in range(c.state_size))
+             for c in net.cells]                                      # (1, H) each
+    for start in range(0, len(context), _PRIME_CHUNK):
+        below = context[start : start + _PRIME_CHUNK, None]           # (t, 1) ids
+        for l, (cell, p) in enumerate(zip(net.cells, layers, strict=True)):
+            below, state[l], _ = cell.forward(net.project(l, below, p), state[l], p)
+    return [tuple(np.repeat(a, count, axis=0) for a in s) for s in state]   # (count, H) each
 
 
 def _keep_top_p(logits, top_p):

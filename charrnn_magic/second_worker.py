@@ -39,7 +39,6 @@ import numpy as np
 
 from .memory import CHILD_ALLOCATOR_ENV
 
-
 IDLE_SECONDS = 300.0        # an idle child ends itself after this long
 
 # Run by the child: this process's sys.path first (argv[3:]), then the package.
@@ -95,7 +94,8 @@ class ChildWorker:
             os.close(memory)
             theirs.close()
         self.weights = np.frombuffer(self._buffer, dtype, n)                    # parent -> child
-        self.grad = np.frombuffer(self._buffer, dtype, n, offset=n * dtype.itemsize)  # child -> parent
+        # child -> parent
+        self.grad = np.frombuffer(self._buffer, dtype, n, offset=n * dtype.itemsize)
         self.idle_seconds = IDLE_SECONDS
         self.last_used = time.monotonic()
         self._send(dict(cell=net.cell_name, vocab_size=net.vocab_size, hidden_size=net.hidden_size,

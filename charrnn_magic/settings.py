@@ -24,7 +24,7 @@ ARCH_KEYS = ("cell", "hidden_size", "layers", "dropout", "dtype")
 TRAIN_DEFAULTS = {
     "mode": "stream", "seq_length": 25, "batch_size": None, "optimizer": "adagrad", "lr": None,
     "clip": 5.0, "clip_mode": "value", "val_fraction": 0.1, "lower": False,
-    "lr_schedule": "constant",
+    "lr_schedule": "constant", "raw_text": False,
 }
 
 #: Named starting points: architecture and training settings together.
@@ -87,7 +87,7 @@ def resolve(given: dict, previous: dict) -> dict:
     check_choice("clip_mode", settings["clip_mode"], CLIP_MODES)
     check_fraction("val_fraction", settings["val_fraction"])
     check_choice("lr_schedule", settings["lr_schedule"], LR_SCHEDULES)
-    settings["lower"] = bool(settings["lower"])
+    settings["lower"], settings["raw_text"] = bool(settings["lower"]), bool(settings["raw_text"])
     for key in ("clip", "lr", "val_fraction"):
         settings[key] = float(settings[key])
     return settings

@@ -9,7 +9,8 @@ V, H, T, B = 7, 5, 6, 3
 
 def _numeric_vs_analytic(net, X, Y, mask, dropout_seed=None):
     rng0 = np.random.default_rng(0)
-    state = [tuple(rng0.standard_normal((B, H)) * 0.5 for _ in range(c.state_size)) for c in net.cells]
+    state = [tuple(rng0.standard_normal((B, H)) * 0.5 for _ in range(c.state_size))
+             for c in net.cells]
 
     def loss():
         rng = None if dropout_seed is None else np.random.default_rng(dropout_seed)
@@ -37,7 +38,8 @@ def _numeric_vs_analytic(net, X, Y, mask, dropout_seed=None):
 def test_gradients_match_finite_differences(cell, masked):
     net = Network(cell, V, H, layers=2, dtype="float64")
     net.init_weights(np.random.default_rng(1))
-    net.flat[:] += np.random.default_rng(2).standard_normal(net.size) * 0.3  # away from tiny weights
+    # Away from tiny weights.
+    net.flat[:] += np.random.default_rng(2).standard_normal(net.size) * 0.3
     data = np.random.default_rng(3)
     X, Y = data.integers(0, V, (T, B)), data.integers(0, V, (T, B))
     mask = None

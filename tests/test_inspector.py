@@ -57,7 +57,7 @@ def test_the_view_shows_the_page_coloured_by_the_chosen_unit(panel, lstm):
         assert "".join(s.replace("↵\n", "\n") for _, _, s in shown) == TEXT[:200]
         values = tr.unit(layer, state, unit)[:200]
         scale = np.abs(tr.unit(layer, state, unit)).max() if state == "c" else 1.0
-        for (colour, title, _), v in zip(shown, values):
+        for (colour, title, _), v in zip(shown, values, strict=True):
             r, g, b = rgb(colour)
             fade = round(255 * (1 - min(abs(v) / scale, 1)))
             want = (255, fade, fade) if v >= 0 else (fade, fade, 255)

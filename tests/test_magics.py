@@ -261,7 +261,8 @@ def test_sample_mistakes(ip):
                                          "the options")
     assert sample("charrnn extra") == ("%charrnn_sample: unexpected argument 'extra'; see "
                                        "%charrnn_sample? for the usage")
-    assert sample('--prime "open') == '%charrnn_sample: a quote is not closed in: --prime "open'
+    assert sample('--prime "open') == ('%charrnn_sample: a quote is not closed in: --prime "open '
+                                       '(write \\" for the character)')
     assert sample("--seed-char ab") == ("--seed-char takes one character, or one of the names "
                                         "space, newline (\\n), tab (\\t); got 'ab'")
     assert sample("--seed-char a --prime the") == "give --seed-char or --prime, not both"

@@ -8,7 +8,7 @@ def test_unicode_round_trip_and_sorted_ids():
     text = "héllo wörld 🙂 日本語\n\tdone"
     vocab = Vocab.from_text(text)
     ids = vocab.encode(text)
-    assert ids.dtype == np.int32 and ids.shape == (len(text),)
+    assert ids.dtype == np.uint8 and ids.shape == (len(text),)
     assert vocab.decode(ids) == text
     assert vocab.chars == sorted(set(text))
     assert "🙂" in vocab and len(vocab) == len(set(text))

@@ -23,11 +23,13 @@ with a one-line message; nothing already trained or saved is lost by a mistake.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import keyword
 import math
 import os
 import shlex
+import warnings
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
@@ -37,13 +39,14 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 from ..cells import CELLS
 from ..charrnn import CharRNN
 from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
-from ..data import MODES
+from ..data import MODES, LongLinesCut
 from ..defaults import fit_to_text
 from ..model import DTYPES
 from ..optim import CLIP_MODES, OPTIMIZERS
 from ..settings import ARCH_KEYS, PRESETS
 from ..trace import MAX_CHARS as MAX_TRACE_CHARS
 from ..train import LR_SCHEDULES, TrainingDiverged
+from ..text import check_no_surrogates, normalize
 from ..vocab import Vocab, describe_chars, describe_missing
 from .display import Sample, SampleList, mark_printed
 from .options import (described, listed, looks_numeric, number_in, one_of, option_of, parse_char,
@@ -58,6 +61,17 @@ TRAIN_KEYS = ("mode", "seq_length", "batch_size", "optimizer", "lr", "clip", "cl
 STOP_KEYS = ("steps", "epochs", "minutes", "target_loss")
 #: What %charrnn_inspect --colour can start with.
 INSPECT_COLOURS = ("activation", "surprise", "ngram")
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(quiet: bool):
+    """The engine's notes (e.g. ``LongLinesCut``) printed as one plain line each (nothing when
+    ``quiet``), instead of Python's two-line warning with a source line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LongLinesCut)
+        warnings.showwarning = lambda message, *_, **__: (
+            None if quiet else print(f"note: {message}"))
+        yield
 
 
 def _from_preset(trait_type, *choices, what: str, option: str):
@@ -135,6 +149,8 @@ class CharRNNMagics(Magics):
     @argument("--list-corpora", action="store_true", help="List the built-in texts and stop.")
     @argument("--lower", action="store_true", default=None,
               help="Lower-case the text (and later primes) first.")
+    @argument("--raw-text", action="store_true", default=None,
+              help="Keep the text exactly as given: no BOM dropped, \\r line ends kept.")
     @argument("--mode", type=one_of(*MODES), help=described(MODES))
     @argument_group("Model (new models only)")
     @argument("--preset", type=one_of(*PRESETS),
@@ -251,7 +267,8 @@ class CharRNNMagics(Magics):
             temperature=self.preview_temperature, target_loss=fit_kwargs.get("target_loss"))
         reporter.start(self._header(name, model, text, source, fit_kwargs, args.resume))
         try:
-            history = model.fit(text, callback=reporter, **fit_kwargs)
+            with _warnings_as_lines(quiet):
+                history = model.fit(text, callback=reporter, **fit_kwargs)
         except TrainingDiverged as exc:
             reporter.fail()
             if args.resume:
@@ -298,9 +315,24 @@ class CharRNNMagics(Magics):
                 raise UsageError("the cell is empty: put the text to learn below the "
                                  "%%charrnn_train line, or use %charrnn_train --file PATH "
                                  "or --corpus NAME")
+            try:
+                check_no_surrogates(cell, "the cell")
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
             return cell, "the cell"
         if args.file:
-            texts = [read_text_file(path) for path in args.file]
+            seen = {}
+            for path in args.file:
+                try:
+                    where = os.path.realpath(os.path.expanduser(path)) if path.strip() else path
+                except (ValueError, UnicodeError):        # NUL, lone surrogate: read_text says
+                    where = path
+                if where in seen:
+                    raise UsageError(f"--file {path} is given twice (as {seen[where]!r} too): give "
+                                     "each file once (joined twice, its text would be in both "
+                                     "the training and the validation part)")
+                seen[where] = path
+            texts = [read_text_file(path, raw=bool(args.raw_text)) for path in args.file]
             if len(texts) == 1:
                 return texts[0], args.file[0]
             # Each file on its own lines, so the last line of one does not run into the next.
@@ -375,6 +407,8 @@ class CharRNNMagics(Magics):
             kw["steps"] = 1000   # the engine's default too; known here for progress and previews
         if args.lower:
             kw["lower"] = True
+        if args.raw_text:
+            kw["raw_text"] = True
         if args.seed is not None:
             kw["seed"] = args.seed
         if args.keep_best:
@@ -471,6 +505,8 @@ class CharRNNMagics(Magics):
         name, model = self._model(args.name, trained=True)
         seed_char = parse_char(args.seed_char) if args.seed_char is not None else None
         prime = unescape(args.prime) if args.prime is not None else None
+        if prime is not None and not model.config().get("raw_text"):
+            prime = normalize(prime)              # as the engine takes it: \r\n is a newline
         if seed_char is not None and prime is not None:
             raise UsageError("give --seed-char or --prime, not both")
         if prime == "":
@@ -509,6 +545,10 @@ class CharRNNMagics(Magics):
         return value if args.quiet else mark_printed(value, self.shell)
 
     def _check_known(self, name, model, text, what):
+        try:
+            check_no_surrogates(text, what)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         lower = bool(model.config().get("lower"))
         probe = text.lower() if lower else text
         missing = model.vocab.missing(probe)
@@ -870,7 +910,8 @@ class CharRNNMagics(Magics):
     def _parse(self, magic, line, magic_name):
         """Parse ``line`` with the magic's parser; every problem is a one-line UsageError."""
         parser = magic.parser
-        argv = split_line(line, magic_name)
+        takes_value = {o for o, a in parser._option_string_actions.items() if a.nargs != 0}
+        argv = split_line(line, magic_name, takes_value)
         try:
             args, extras = parser.parse_known_args(argv)
         except UsageError as exc:

@@ -7,7 +7,6 @@ mistake, or argparse's ``ArgumentTypeError``, which the magics' parser turns int
 from __future__ import annotations
 
 import re
-import shlex
 from argparse import ArgumentTypeError as _TypeError
 
 from IPython.core.error import UsageError
@@ -104,34 +103,73 @@ def unescape(text: str) -> str:
     return re.sub(r"\\([ntr\\])", lambda m: table[m.group(1)], text)
 
 
-def split_line(line: str, magic_name: str = "charrnn") -> list[str]:
-    """Split a magic's line like a shell: quotes group words and are removed, and a ``#`` that
-    starts a word outside quotes begins a comment (quote it, ``"#"``, to mean the character).
+def split_line(line: str, magic_name: str = "charrnn", takes_value=frozenset()) -> list[str]:
+    r"""Split a magic's line like a shell, with two changes so that Windows paths and ``\n``
+    in a prime work.
 
-    IPython's own splitter keeps the quotes, so ``--prime "to be"`` would prime with the
-    quotes. Backslashes are left alone (no shell escapes), so Windows paths work and ``\\n``
-    reaches :func:`unescape`.
+    - Spaces separate words; quotes group them and are removed. Inside ``'...'`` every
+      character is itself; inside ``"..."`` too, except that ``\"`` is a quote.
+    - Outside quotes, a backslash before a space, a tab, a quote or ``#`` makes that character
+      part of the word (``my\ file.txt``, ``\"q\".txt``); every other backslash stays as it
+      is (``C:\data\names.txt``, ``--prime a\nb``, which :func:`unescape` reads later), and
+      ``\\`` stays two backslashes.
+    - A ``#`` that starts a word outside quotes starts a comment (the rest of the line is
+      ignored), unless the word before is an option in ``takes_value``: then it is that
+      option's value (``-p #x`` primes with ``#x``).
     """
-    lexer = shlex.shlex(_without_comment(line), posix=True)
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    lexer.escape = ""
-    try:
-        return list(lexer)
-    except ValueError:
-        raise UsageError(f"%{magic_name}: a quote is not closed in: {line.strip()}") from None
+    words, comment_at = _words(line, magic_name)
+    for i, word in enumerate(words):
+        if i in comment_at and not (i and words[i - 1] in takes_value):
+            return words[:i]
+    return words
 
 
-def _without_comment(line: str) -> str:
-    quote = None
-    for i, c in enumerate(line):
-        if quote:
-            quote = None if c == quote else quote
-        elif c in "'\"":
-            quote = c
-        elif c == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i]
-    return line
+_ESCAPABLE = " \t'\"#\\"
+
+
+def _words(line: str, magic_name: str) -> tuple[list[str], set[int]]:
+    """The words of ``line`` and the indexes of those that start with an unquoted, unescaped
+    ``#``; a UsageError for a quote that is not closed."""
+    words, hashes = [], set()
+    word, in_word, quote, i = [], False, None, 0
+    while i < len(line):
+        c = line[i]
+        nxt = line[i + 1] if i + 1 < len(line) else ""
+        if quote == "'":
+            if c == "'":
+                quote = None
+            else:
+                word.append(c)
+        elif quote == '"':
+            if c == "\\" and nxt and nxt in '"\\':
+                word.append('"' if nxt == '"' else "\\\\")
+                i += 1
+            elif c == '"':
+                quote = None
+            else:
+                word.append(c)
+        elif c.isspace():
+            if in_word:
+                words.append("".join(word))
+            word, in_word = [], False
+        else:
+            if not in_word and c == "#":
+                hashes.add(len(words))
+            in_word = True
+            if c in "'\"":
+                quote = c
+            elif c == "\\" and nxt and nxt in _ESCAPABLE:
+                word.append("\\\\" if nxt == "\\" else nxt)
+                i += 1
+            else:
+                word.append(c)
+        i += 1
+    if quote:
+        raise UsageError(f"%{magic_name}: a quote is not closed in: {line.strip()} "
+                         f"(write \\{quote} for the character)")
+    if in_word:
+        words.append("".join(word))
+    return words, hashes
 
 
 def looks_numeric(word: str) -> bool:
@@ -142,10 +180,10 @@ def looks_numeric(word: str) -> bool:
     return True
 
 
-def read_text_file(path: str) -> str:
-    """The text of a UTF-8 file, read by the engine's one reader, or a UsageError that says what
-    is wrong with it."""
+def read_text_file(path: str, raw: bool = False) -> str:
+    """The text of a UTF-8 file, read by the engine's one reader (normalised unless ``raw``), or
+    a UsageError that says what is wrong with it."""
     try:
-        return read_text(path)
+        return read_text(path, raw=raw)
     except ValueError as exc:
         raise UsageError(f"--file {exc}") from None
