@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, sampling
+from . import checkpoint, sampling, timeline
 from .data import encode_text, evaluation_text
 from .model import Network
 from .optim import OPTIMIZERS
@@ -69,6 +69,9 @@ class CharRNN:
     #: The same with the second worker in a thread (``worker_process = False``, or no POSIX):
     #: the threads' shared GIL costs more, so only bigger steps pay.
     thread_workers_from_macs = 8_000_000
+    #: The most weight snapshots a model keeps of its training (``model.timeline``; 0: none).
+    #: Each costs ``n_params`` × 4 bytes (float32): see ``charrnn_magic.timeline``.
+    snapshots = 20
 
     def __init__(self, cell: str = "rnn", hidden_size: int = 100, layers: int = 1,
                  dropout: float = 0.0, dtype: str = "float32"):
@@ -86,6 +89,10 @@ class CharRNN:
         self._position: dict | None = None      # where training reads next (see TrainingSession)
         self._lock = threading.Lock()           # guards the weights against a concurrent reader
         self._fit_lock = threading.Lock()       # held while a fit runs
+        self._timeline = timeline.Recorder()    # weight snapshots (guarded by _lock)
+        #: The text of this model's last fit in this session (lower-cased for ``lower``), kept
+        #: by reference for the inspector's n-gram comparison; not saved, None after ``load``.
+        self.training_text: str | None = None
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "CharRNN":
@@ -180,9 +187,14 @@ class CharRNN:
                 batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, clip_mode=clip_mode,
                 val_fraction=val_fraction, lower=lower, lr_schedule=lr_schedule, raw_text=raw_text,
                 seed=seed, eval_every=eval_every)
+            with self._lock:
+                self._timeline.thin(self.snapshots)
             with blas_threads(self.blas_threads):
-                return run(session, rules, callback=callback, stop_event=stop_event,
-                           eval_every=eval_every, keep_best=keep_best, workers=self._workers())
+                history = run(session, rules, callback=callback, stop_event=stop_event,
+                              eval_every=eval_every, keep_best=keep_best,
+                              workers=self._workers())
+            self._take_snapshot(self.step)     # the model as the fit leaves it
+            return history
         finally:
             self._fit_lock.release()
 
@@ -238,6 +250,7 @@ class CharRNN:
             self._optimizer = make(self._net.size, self._net.dtype, settings["lr"])
         self._optimizer.lr = settings["lr"]
         self._settings = settings
+        self.training_text = text.lower() if settings["lower"] else text
         self._position = session.attach(net=self._net, optimizer=self._optimizer, rng=self._rng,
                                         lock=self._lock, history=self.history, step=self.step,
                                         position=self._position, on_step=self._count_step)
@@ -245,6 +258,64 @@ class CharRNN:
 
     def _count_step(self, step: int):
         self.step = step
+        if self.snapshots > 0 and self._timeline.due(step):
+            self._take_snapshot(step)
+
+    def _take_snapshot(self, step: int) -> None:
+        if step <= 0 or self._net is None:
+            return
+        with self._lock:
+            limit = self.snapshots
+            self._timeline.add(step, self._net.flat.copy() if limit > 0 else None, limit)
+
+    # ------------------------------------------------------------------ timeline
+    @property
+    def timeline(self) -> "timeline.Timeline":
+        """The weight snapshots taken as the model trained, oldest first: ``Snapshot(step,
+        weights)`` records, at most ``CharRNN.snapshots`` (20), spread evenly over the whole
+        training; its repr states the memory they take (``n_params`` × 4 bytes each, float32).
+        ``at_step`` makes a model of one (see ``charrnn_magic.timeline``)."""
+        with self._lock:
+            return self._timeline.view(self.snapshots)
+
+    def at_step(self, step: int) -> "CharRNN":
+        """A new ``CharRNN`` with the weights the model had after training step ``step`` (one
+        of ``model.timeline.steps``): sample, evaluate, trace, inspect or save it as any model.
+        Its history and timeline stop at that step. Training it goes on from those weights with
+        a fresh optimiser state, from the start of the text; the model itself is unchanged."""
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+            raise ValueError(f"step must be a whole number, not {step!r}")
+        with self._lock:
+            snap = self._timeline.find(int(step))
+            steps = [s.step for s in self._timeline.snapshots]
+            kept = self._timeline.up_to(int(step)) if snap is not None else None
+        if snap is None:
+            if not steps:
+                raise ValueError(f"there is no snapshot of step {step}: this model has none "
+                                 "(they are taken while it trains; CharRNN.snapshots sets how "
+                                 "many)")
+            near = sorted(steps, key=lambda s: abs(s - step))[:3]
+            raise ValueError(f"there is no snapshot of step {step}: the nearest are "
+                             f"{', '.join(f'{s:,}' for s in sorted(near))} "
+                             f"(model.timeline.steps lists all {len(steps)})")
+        copy = type(self)(self.cell, self.hidden_size, self.layers, self.dropout, self.dtype)
+        copy.vocab, copy.step = self.vocab, int(step)
+        copy._settings, copy._fit_defaults = dict(self._settings), dict(self._fit_defaults)
+        copy.training_text = self.training_text
+        net = Network(self.cell, len(self.vocab), self.hidden_size, self.layers, self.dropout,
+                      self.dtype)
+        net.flat[:] = snap.weights
+        copy._net = net
+        copy._optimizer = OPTIMIZERS[self._settings["optimizer"]](net.size, net.dtype,
+                                                                  self._settings["lr"])
+        copy._rng = np.random.default_rng([self._settings["seed"], int(step)])
+        copy._timeline = kept
+        h, ch = self.history, copy.history
+        n = sum(1 for s in h.step if s <= step)
+        ch.step, ch.loss = list(h.step[:n]), list(h.loss[:n])
+        m = sum(1 for s in h.val_step if s <= step)
+        ch.val_step, ch.val_loss = list(h.val_step[:m]), list(h.val_loss[:m])
+        return copy
 
     # ------------------------------------------------------------------ sampling
     def sample(self, length: int = 200, temperature: float = 1.0, prime: str | None = None,
@@ -343,11 +414,13 @@ class CharRNN:
         return self.evaluate(text) / math.log(2)
 
     # ------------------------------------------------------------------ files
-    def save(self, path) -> Path:
+    def save(self, path, snapshots: bool = False) -> Path:
         """Save everything needed to sample or to resume training exactly (safetensors file,
         written atomically: an interrupted save never destroys an existing file; a symbolic link
-        is written through). See ``charrnn_magic.checkpoint`` for what the file holds."""
-        return checkpoint.save_model(self, path)
+        is written through). See ``charrnn_magic.checkpoint`` for what the file holds.
+        ``snapshots=True`` also stores ``model.timeline`` (``n_params`` × 4 bytes each, float32),
+        which ``load`` restores."""
+        return checkpoint.save_model(self, path, snapshots=snapshots)
 
     @classmethod
     def load(cls, path) -> "CharRNN":

@@ -7,8 +7,10 @@ configuration (architecture and training settings), the step count, the optimise
 the random generator's state, the loss history's flags and the read position in the training
 text. The tensors are the weights (``weights/...``), the optimiser's buffers (``optimizer/...``),
 the loss history (``history/...``) and the position's hidden states or line order
-(``position/...``). ``"charrnn_magic_sha256"`` is a SHA-256 of the metadata and of every tensor's
-name, dtype, shape and bytes.
+(``position/...``). A model saved with ``snapshots=True`` also has its training timeline: a
+``snapshots`` metadata entry (the steps) and one tensor ``snapshots/<step>`` per snapshot, the
+flat weights (see ``charrnn_magic.timeline``). ``"charrnn_magic_sha256"`` is a SHA-256 of the
+metadata and of every tensor's name, dtype, shape and bytes.
 
 ``load_model`` checks, in this order, and raises a one-line ValueError naming the first problem:
 
@@ -40,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import timeline
 from .cells import CELLS
 from .data import MODES
 from .model import Network
@@ -69,8 +72,9 @@ class _Bad(Exception):
 
 
 # ---------------------------------------------------------------------------------- the model
-def save_model(model, path) -> Path:
-    """Save ``model`` (a trained ``CharRNN``) to ``path``; see ``CharRNN.save``."""
+def save_model(model, path, snapshots: bool = False) -> Path:
+    """Save ``model`` (a trained ``CharRNN``) to ``path``; see ``CharRNN.save``.
+    ``snapshots``: also store the model's training timeline."""
     if model._net is None:
         raise ValueError("the model is not trained yet: there is nothing to save")
     with model._lock:
@@ -92,6 +96,9 @@ def save_model(model, path) -> Path:
                     tensors[f"position/state{i}.{j}"] = np.array(a)
             if pos["order"] is not None:
                 tensors["position/order"] = np.array(pos["order"])
+        if snapshots:
+            snapshot_tensors, meta["snapshots"] = timeline.to_checkpoint(model._timeline)
+            tensors.update(snapshot_tensors)
     for name in _HISTORY:
         tensors[f"history/{name}"] = np.asarray(getattr(model.history, name), dtype=np.float64)
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
@@ -136,6 +143,10 @@ def load_model(cls, path):
             position["state"] = [tuple(tensors[f"position/state{i}.{j}"]
                                        for j in range(c.state_size))
                                  for i, c in enumerate(net.cells)]
+    snapshots = None
+    if "snapshots" in meta:
+        snapshots = timeline.from_checkpoint(tensors, meta["snapshots"], net.size, net.dtype,
+                                             repr(str(path)))
     # Everything is read and checked: only now does the new model get its parts.
     model.vocab, model._settings = Vocab(meta["vocab"]), settings
     model._net, model._optimizer, model.step, model._rng = net, opt, meta["step"], rng
@@ -145,6 +156,8 @@ def load_model(cls, path):
     h.val_step = [int(x) for x in tensors["history/val_step"]]
     h.loss, h.val_loss = tensors["history/loss"].tolist(), tensors["history/val_loss"].tolist()
     h.interrupted, h.stop_reason = meta["history"]["interrupted"], meta["history"]["stop_reason"]
+    if snapshots is not None:
+        model._timeline = snapshots
     return model
 
 
@@ -228,7 +241,7 @@ def _check_meta_text(text) -> dict:
         raise _Bad(f"it has checkpoint format version {version!r}; this version of charrnn_magic "
                    f"reads version {' and '.join(map(str, READS_VERSIONS))}")
     _keys(meta, "metadata", ("format_version", "vocab", "config", "step", "optimizer", "rng",
-                             "history"), ("position",))
+                             "history"), ("position", "snapshots"))
 
     vocab = meta["vocab"]
     if not (isinstance(vocab, list) and len(vocab) >= 2
@@ -291,6 +304,15 @@ def _check_meta_text(text) -> dict:
         _whole(position, "position.epoch", "epoch", 0)
         if position["index"] is not None:
             _whole(position, "position.index", "index", 0)
+    if "snapshots" in meta:
+        try:
+            timeline.check_meta(meta["snapshots"])
+        except ValueError as e:
+            raise _Bad(str(e)) from None
+        steps = meta["snapshots"]["steps"]
+        if steps and steps[-1] > meta["step"]:
+            raise _Bad(f"snapshots.steps goes up to step {steps[-1]:,}, past the model's step "
+                       f"{meta['step']:,}")
     return meta
 
 
@@ -375,6 +397,8 @@ def _expected_tensors(meta) -> dict:
         out[f"optimizer/{slot}"] = (dtype, [size])
     for name in _HISTORY:
         out[f"history/{name}"] = ("F64", [None])
+    if "snapshots" in meta:
+        out.update(timeline.expected_tensors(meta["snapshots"], dtype, size))
     position = meta.get("position")
     if position is not None and position["index"] is not None:
         # A position inside the text carries what reading it on needs.

@@ -667,6 +667,7 @@ numpy_before = plain_numpy_faults()
 text = "".join(f"line {i}: the lamplighter walks the quay at dusk, and every lamp is lit.\\n" for i in range(400))
 model = CharRNN(cell="lstm", hidden_size=128, layers=2)
 model.workers = int(sys.argv[1])
+model.snapshots = 0     # the timeline's weight copies are memory kept on purpose, not a step's
 model.fit(text, steps=3, batch_size=32, seq_length=25, val_fraction=0)      # warm up
 before = faults()
 model.fit(text, steps=20)

@@ -102,6 +102,17 @@ def check(name: str, nb) -> None:
         assert all_text(cell_with(nb, "docs_copy.fit")).split() == ["True", "True"]
     elif name == "background":
         assert "training in the background" in stream_text(cell_with(nb, "--background"))
+    elif name == "inside":
+        quote = re.search(r"in_quotes: layer \d+ \w\[\d+\] r=([-+]\d\.\d+)",
+                          stream_text(cell_with(nb, "quote = ")))
+        assert quote and abs(float(quote.group(1))) >= 0.5, "no unit follows the quotes"
+        panels = [s for s in widgets.values() if s.get("model_name") == "HTMLModel"
+                  and "charrnn-inside" in s["state"].get("value", "")]
+        assert len(panels) >= 5, "the inspector panels show no coloured text"
+        timeline = stream_text(cell_with(nb, "town.at_step"))
+        assert re.search(r"Timeline\(\d+ snapshots, .* MB\)", timeline), timeline
+        early, late = timeline.split("--- step ")[1:][0], timeline.split("--- step ")[-1]
+        assert early != late
 
 
 @pytest.mark.slow

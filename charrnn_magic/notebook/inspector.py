@@ -6,6 +6,8 @@ the units that track features of the text, gate saturation, and where it beats a
     panel = model.inspect(text)                  # or: inspector_panel(model, text)
     panel                                        # last expression of a cell: the panel shows
     panel = model.inspect(text, train_text=corpus)   # adds "RNN vs n-gram" (a 4-gram of corpus)
+    panel = model.at_step(500).inspect(text)     # the model as it was at training step 500
+    %charrnn_inspect --file notes.txt            # the magic (see its help: %charrnn_inspect?)
 
 Core ipywidgets only, no JavaScript: every view is HTML or SVG text written into an
 ``ipywidgets.HTML`` widget's ``.value``, so code (and tests) drive the panel by setting control

@@ -20,6 +20,10 @@ Controls (each is an attribute, so code can drive the panel too: ``panel.tempera
                   moves to the next seed.
 ``heatmap``       colour every generated character by the probability the model gave it:
                   red = surprising to the model, green = what it expected.
+``step``          the training step to sample from: "now" (the model as it is, the default)
+                  or any step of ``model.timeline`` (the weight snapshots taken while it
+                  trained), to scrub through what it wrote at step 100, 500, 2000. While the
+                  model trains in the background, new snapshots join the slider as they come.
 ``output``        the sample, as plain text (a Textarea: ``panel.output.value`` is the text).
 ``heat``          the coloured version (an HTML widget), shown when ``heatmap`` is on.
 ``status``        how long the sample took, or what went wrong (the title line above the
@@ -71,6 +75,8 @@ __all__ = ["SamplerPanel", "sampler_panel", "train_in_background", "BackgroundTr
 
 #: Shown in the seed-character slider for "no seed character".
 _NO_SEED = ""
+#: The training-step slider's value for "the model as it is now".
+NOW = -1
 
 # Core widgets have no font setting for a Textarea; a <style> in an HTML widget (no JavaScript)
 # makes the sample monospace, so columns of generated text line up as in the training text.
@@ -101,6 +107,7 @@ class _Request:
     count: int
     seed: int
     heatmap: bool
+    step: int = NOW
 
 
 class SamplerPanel:
@@ -155,12 +162,20 @@ class SamplerPanel:
         self.output.add_class("charrnn-sample")
         self.heat = W.HTML(value="", layout=W.Layout(width="100%", display="none"))
         self.title = W.HTML(value="")
+        self.step = W.SelectionSlider(
+            options=[("now", NOW)], value=NOW, description="training step",
+            continuous_update=True, style=wide, layout=W.Layout(width="100%"),
+            tooltip="sample from the model as it was at this step of its training")
+        self._steps_quiet = False
+        self._at: tuple[int, object] | None = None        # (step, model of that snapshot)
+        self._update_steps()
 
         self.widget = W.VBox([
             W.HTML(_STYLE), self.title,
             W.HBox([self.temperature, self.length]),
             self.seed_char,
             W.HBox([self.prime, self.top_k, self.count]),
+            self.step,
             W.HBox([self.seed, self.new_sample, self.heatmap, self.status],
                    layout=W.Layout(align_items="center")),
             self.output, self.heat,
@@ -177,7 +192,7 @@ class SamplerPanel:
 
         self._setup_vocab()
         for control in (self.temperature, self.length, self.seed_char, self.prime, self.top_k,
-                        self.count, self.seed, self.heatmap):
+                        self.count, self.seed, self.heatmap, self.step):
             control.observe(self._on_change, names="value")
         self.new_sample.on_click(self._on_new_sample)
         self.heatmap.observe(self._on_heatmap, names="value")
@@ -193,7 +208,9 @@ class SamplerPanel:
         return self.output.value
 
     def refresh(self) -> None:
-        """Regenerate with the current controls (e.g. after the model trained more)."""
+        """Regenerate with the current controls (e.g. after the model trained more); the
+        training-step slider takes in the snapshots taken since."""
+        self._update_steps()
         self._submit(self._snapshot())
 
     def regenerate(self) -> str:
@@ -221,7 +238,36 @@ class SamplerPanel:
 
     # ---- events --------------------------------------------------------------------------
     def _on_change(self, change) -> None:
-        self._submit(self._snapshot())
+        if not self._steps_quiet:
+            self._submit(self._snapshot())
+
+    def _update_steps(self) -> None:
+        """Give the training-step slider the model's snapshot steps (the step the model is at
+        is "now"); keep the chosen step, or the nearest one left if it was thinned away."""
+        timeline = getattr(self.model, "timeline", ())
+        current = getattr(self.model, "step", 0)
+        steps = [s.step for s in timeline if s.step != current]
+        options = tuple((f"{s:,}", s) for s in steps) + (("now", NOW),)
+        self.step.disabled = not steps
+        if options == tuple(self.step.options):
+            return
+        chosen = self.step.value
+        if chosen != NOW and chosen not in steps:
+            chosen = min(steps, key=lambda s: abs(s - chosen)) if steps else NOW
+        self._steps_quiet = True
+        try:
+            self.step.options = options
+            self.step.value = chosen
+        finally:
+            self._steps_quiet = False
+
+    def _source(self, step: int):
+        """The model to sample: the model itself, or a model of its snapshot of ``step``."""
+        if step == NOW:
+            return self.model
+        if self._at is None or self._at[0] != step:
+            self._at = (step, self.model.at_step(step))
+        return self._at[1]
 
     def _on_new_sample(self, _button) -> None:
         self.seed.value = self.seed.value + 1          # the observer on seed regenerates
@@ -247,7 +293,8 @@ class SamplerPanel:
             temperature=float(self.temperature.value),
             seed_char=None if prime or self.seed_char.value == _NO_SEED else self.seed_char.value,
             prime=prime or None, top_k=int(self.top_k.value) or None, count=int(self.count.value),
-            seed=int(self.seed.value), heatmap=bool(self.heatmap.value))
+            seed=int(self.seed.value), heatmap=bool(self.heatmap.value),
+            step=int(self.step.value))
 
     # ---- generation ----------------------------------------------------------------------
     def _setup_vocab(self) -> bool:
@@ -286,11 +333,12 @@ class SamplerPanel:
     def _generate(self, r: _Request):
         args = dict(length=r.length, temperature=r.temperature, prime=r.prime,
                     seed_char=r.seed_char, top_k=r.top_k)
+        model = self._source(r.step)
         if not r.heatmap:
-            out = self.model.sample(count=r.count, seed=r.seed, **args)
+            out = model.sample(count=r.count, seed=r.seed, **args)
             return ([out] if r.count == 1 else list(out)), None
         # sample_with_probs draws one sample per call: sample i uses seed + i.
-        pairs = [self.model.sample_with_probs(seed=r.seed + i, **args) for i in range(r.count)]
+        pairs = [model.sample_with_probs(seed=r.seed + i, **args) for i in range(r.count)]
         return [t for t, _ in pairs], [p for _, p in pairs]
 
     def _show(self, r: _Request, texts, probs, note: str, error: bool = False) -> None:
@@ -298,7 +346,9 @@ class SamplerPanel:
             if r.number < self._written:               # a newer request is already on screen
                 return
             self._written = r.number
-            self.title.value = f"<b>CharRNN sampler</b> · {html.escape(self.model.summary())}"
+            at = "" if r.step == NOW else f" · as it was at step {r.step:,}"
+            self.title.value = (f"<b>CharRNN sampler</b> · {html.escape(self.model.summary())}"
+                                f"{at}")
             colour = "#b00" if error else "#666"
             self.status.value = f'<span style="color:{colour}">{html.escape(note)}</span>'
             if texts is None:
