@@ -229,9 +229,11 @@ def test_gate_saturation_counts_positions_below_and_above():
     assert sat[4].right[2] == 1.0 and sat[4].left[2] == 0.0
 
 
-def test_gru_saturation_reports_reset_and_update(model):
+def test_saturation_reports_each_cells_gates(model):
     if model.cell == "rnn":
-        pytest.skip("a vanilla RNN has no gates")
+        with pytest.raises(ValueError, match="^a RNN has no gates to saturate$"):
+            gate_saturation(model.trace(POEM))
+        return
     sat = gate_saturation(model.trace(POEM))
     assert [s.gate for s in sat] == (["i", "f", "o"] if model.cell == "lstm" else ["r", "z"]) * 2
     assert all(s.left.shape == (12,) and ((s.left + s.right) <= 1).all() for s in sat)
