@@ -36,10 +36,9 @@ from ..cells import CELLS
 from ..charrnn import CharRNN
 from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 from ..data import MODES
-from ..defaults import fit_to_text
 from ..model import DTYPES
 from ..optim import CLIP_MODES, OPTIMIZERS
-from ..settings import ARCH_KEYS, PRESETS
+from ..settings import ARCH_KEYS, AUTO, PRESETS
 from ..train import LR_SCHEDULES, TrainingDiverged
 from ..vocab import Vocab, describe_chars, describe_missing
 from .display import Sample, SampleList, mark_printed
@@ -66,15 +65,17 @@ class CharRNNMagics(Magics):
     """Train character-level RNNs on text from cells, files or built-in corpora, and sample.
 
     The traits below are the defaults of the magics' options (``%config CharRNNMagics``).
-    ``None`` means: take it from the preset (``preset``), else the engine's default.
+    ``None`` means: take it from the preset (``preset``), else chosen from the text by the
+    engine (the rule in ``charrnn_magic/defaults.py``, the same for the Python API and
+    ``python -m charrnn_magic``).
     """
 
     default_name = Unicode("charrnn", help="Variable a model is bound to when NAME is not given.") \
         .tag(config=True)
-    preset = Unicode("default", allow_none=True, help=(
+    preset = Unicode(AUTO, allow_none=True, help=(
         f"Preset for new models ({', '.join(PRESETS)}), filling the settings that are not "
-        "given as options or configured here. None: the engine's own defaults "
-        "(the classic vanilla RNN, hidden 100).")).tag(config=True)
+        "given as options or configured here. auto (or None): chosen from the text; classic: "
+        "the classic vanilla RNN 100 with Adagrad.")).tag(config=True)
     cell = _from_preset(CaselessStrEnum, list(CELLS), what="Cell of new models",
                         option="--cell")
     hidden_size = _from_preset(Int, what="Hidden units per layer", option="--hidden")
@@ -133,7 +134,8 @@ class CharRNNMagics(Magics):
     @argument("--mode", type=one_of(*MODES), help=described(MODES))
     @argument_group("Model (new models only)")
     @argument("--preset", type=one_of(*PRESETS),
-              help=f"Start from a preset: {', '.join(PRESETS)} (default: default).")
+              help=f"Start from a preset: {', '.join(PRESETS)} (default: auto, chosen from "
+                   "the text).")
     @argument("--cell", type=one_of(*CELLS), help=listed(CELLS))
     @argument("--hidden", dest="hidden_size", type=whole_number(1), metavar="N",
               help="Hidden units per layer.")
@@ -161,8 +163,18 @@ class CharRNNMagics(Magics):
     @argument("--val-fraction", type=number_in(0, 1, below=True), metavar="F",
               help="Share of the text held out for validation (0: none).")
     @argument("--eval-every", type=whole_number(1), metavar="N", help="Steps between validations.")
-    @argument("--keep-best", action="store_true",
-              help="End with the weights of the best validation loss.")
+    @argument("--keep-best", action="store_true", default=None,
+              help="End with the weights of the best validation loss (the default).")
+    @argument("--no-keep-best", dest="keep_best", action="store_false",
+              help="End with the last weights instead.")
+    @argument("--patience", type=whole_number(0), metavar="N",
+              help="Stop when validation has not improved for N steps (default: for a quarter "
+                   "of the run; 0: never).")
+    @argument("--no-early-stop", dest="patience", action="store_const", const=0,
+              help="Never stop early (the same as --patience 0).")
+    @argument("--full-validation", action="store_true", default=None,
+              help="Validate on all of the held-out text (default: a fixed sample of at most "
+                   "100,000 characters).")
     @argument("--seed", type=whole_number(0), metavar="S",
               help="Random seed: same seed and settings, same model.")
     @argument_group("Output")
@@ -197,12 +209,18 @@ class CharRNNMagics(Magics):
             %charrnn_train --corpus pydoc --background --minutes 30
             %charrnn_train --corpus pydoc --preset large --minutes 10 --lr-schedule cosine --keep-best
 
-        Settings not given come from the preset (default: ``default``, a GRU 2x128 trained
-        with Adam), unless changed with %config, e.g. ``%config CharRNNMagics.hidden_size = 256``
-        (``%config CharRNNMagics`` lists them all). With --resume the model keeps its
-        architecture and the settings of its last training; options change them.
-        Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps; with several,
-        the first one reached stops it.
+        Settings not given are chosen from the text: the model's size, dropout, batch, window
+        and learning rate follow from how many characters there are (and --minutes), and the
+        first line of the progress says what was chosen and why. A text under 2,000 characters
+        is learned whole (nothing held out), so a greedy sample recites it. --preset (or
+        %config, e.g. ``%config CharRNNMagics.hidden_size = 256``; ``%config CharRNNMagics``
+        lists them all) fixes settings instead; ``--preset classic`` is the classic
+        min-char-rnn. With a validation part, the model ends with the weights of its best
+        validation (--no-keep-best: the last ones) and training stops once validation has not
+        improved for a quarter of the run (--patience N, --no-early-stop). With --resume the
+        model keeps its architecture and the settings of its last training; options change
+        them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps; with
+        several, the first one reached stops it.
 
         Options ``{expr}`` and ``$var`` are expanded by IPython as in every magic, so
         ``%charrnn_train --file {path}`` works.
@@ -228,11 +246,6 @@ class CharRNNMagics(Magics):
             model = self._new_model(args)
         fit_kwargs = self._fit_kwargs(args, resume=args.resume)
         quiet = self.quiet if args.quiet is None else args.quiet
-        if not args.resume:
-            note = fit_to_text(text, fit_kwargs, explicit={k for k in TRAIN_KEYS
-                                                           if getattr(args, k) is not None})
-            if note and not quiet:
-                print(note)
 
         if args.background:
             return self._train_in_background(name, model, text, fit_kwargs, args, quiet)
@@ -244,7 +257,8 @@ class CharRNNMagics(Magics):
             widgets={"auto": None, "widgets": True, "text": False}[self.progress],
             sample_every=sample_every, sample_length=self.preview_length,
             temperature=self.preview_temperature, target_loss=fit_kwargs.get("target_loss"))
-        reporter.start(self._header(name, model, text, source, fit_kwargs, args.resume))
+        step = model.step       # the header is made at the first step, once the model is chosen
+        reporter.start(lambda: self._header(name, model, text, source, fit_kwargs, step))
         try:
             history = model.fit(text, callback=reporter, **fit_kwargs)
         except TrainingDiverged as exc:
@@ -320,6 +334,9 @@ class CharRNNMagics(Magics):
         if args.preset:
             raise UsageError("--preset sets up a new model; it cannot be combined with --resume")
         for key in ARCH_KEYS:
+            if getattr(old, key) is None:     # made by hand and never trained: not chosen yet
+                setattr(args, key, None)
+        for key in ARCH_KEYS:
             value = getattr(args, key)
             if value is not None and value != getattr(old, key):
                 raise UsageError(
@@ -328,29 +345,29 @@ class CharRNNMagics(Magics):
                     "another NAME")
         return old
 
-    def _settings(self, args, keys) -> dict:
-        """Option > preset named on the line > %config default > configured preset."""
-        preset_name = args.preset or self.preset
-        if preset_name is not None and preset_name not in PRESETS:
-            raise UsageError(f"CharRNNMagics.preset = {preset_name!r} is not a preset: use one of "
+    def _preset_name(self, args) -> str:
+        name = args.preset or self.preset or AUTO
+        if name not in PRESETS:
+            raise UsageError(f"CharRNNMagics.preset = {name!r} is not a preset: use one of "
                              f"{', '.join(PRESETS)} (or None)")
-        preset = PRESETS.get(preset_name, {}) if preset_name else {}
+        return name
+
+    def _settings(self, args, keys) -> dict:
+        """What the magic hands to the engine: option > preset named on the line > %config
+        default > configured preset (the engine applies the preset, and chooses the rest)."""
+        line_preset = PRESETS[self._preset_name(args)] if args.preset else {}
         out = {}
         for key in keys:
             value = getattr(args, key)
-            if value is None:
-                configured = getattr(self, key, None)
-                if args.preset:
-                    value = preset.get(key, configured)
-                else:
-                    value = configured if configured is not None else preset.get(key)
+            if value is None and key not in line_preset:
+                value = getattr(self, key, None)
             if value is not None:
                 out[key] = value
         return out
 
     def _new_model(self, args):
         try:
-            return CharRNN(**self._settings(args, ARCH_KEYS))
+            return CharRNN.from_preset(self._preset_name(args), **self._settings(args, ARCH_KEYS))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
 
@@ -372,11 +389,12 @@ class CharRNNMagics(Magics):
             kw["lower"] = True
         if args.seed is not None:
             kw["seed"] = args.seed
-        if args.keep_best:
-            kw["keep_best"] = True
+        for key in ("keep_best", "patience", "full_validation"):
+            if getattr(args, key) is not None:
+                kw[key] = getattr(args, key)
         return kw
 
-    def _header(self, name, model, text, source, fit_kwargs, resume) -> str:
+    def _header(self, name, model, text, source, fit_kwargs, from_step) -> str:
         size = f"{model.layers}x{model.hidden_size}"
         vocab = len(model.vocab) if model.vocab is not None else len(
             Vocab.from_text(text.lower() if fit_kwargs.get("lower") else text))
@@ -389,7 +407,7 @@ class CharRNNMagics(Magics):
             rules.append(f"{fit_kwargs['minutes']:g} min")
         if "target_loss" in fit_kwargs:
             rules.append(f"until loss {fit_kwargs['target_loss']:g}")
-        verb = f"resuming {name} from step {model.step:,}" if resume else f"training {name}"
+        verb = f"resuming {name} from step {from_step:,}" if from_step else f"training {name}"
         return (f"{verb}: {model.cell} {size}, {len(text):,} characters from {source}, "
                 f"vocabulary {vocab}; {' or '.join(rules)}. Interrupt the kernel to stop early.")
 

@@ -56,14 +56,17 @@ class WidgetReporter(Reporter):
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, description=self.name[:12],
                                    bar_style="info", layout=W.Layout(width="320px"))
         self.status_html = W.HTML(value="starting…")
+        self.header_html = W.HTML(value="")       # what is trained, and what was chosen
         self.curve = W.HTML(value="")
         self.preview_html = W.HTML(value="")
-        self.widget = W.VBox([W.HBox([self.bar, self.status_html]), self.curve, self.preview_html])
+        self.widget = W.VBox([self.header_html, W.HBox([self.bar, self.status_html]), self.curve,
+                              self.preview_html])
         self._last_curve = -float("inf")
 
     def open(self) -> None:
         if self.header:
-            self.status_html.value = html.escape(self.header)
+            self.header_html.value = "<br>".join(html.escape(line)
+                                                 for line in self.header.split("\n"))
         from IPython.display import display
         display(self.widget)
 
@@ -71,6 +74,11 @@ class WidgetReporter(Reporter):
         if self.shown:
             self.bar.bar_style = "danger"
             self.status_html.value = "training failed (see the error below)"
+
+    def validating(self) -> None:
+        if self.shown:
+            self.status_html.value = html.escape(f"{self.status(self.last)} · validating…") \
+                if self.last is not None else "validating…"
 
     def draw(self, progress) -> None:
         fraction = self.fraction
