@@ -242,8 +242,8 @@ class CharRNN:
         rule = {k: v for k, v in chosen.items() if k in TRAIN_DEFAULTS}
         base = {**TRAIN_DEFAULTS, **rule, **preset}
         chose_arch = any(getattr(self, k) is None for k in _ARCH_KEYS)
-        chose_settings = any(given[k] is None and k not in preset
-                             for k in ("optimizer", "lr", "lr_schedule", "batch_size"))
+        keys = ("optimizer", "lr_schedule", "batch_size", "seq_length", "clip", "clip_mode")
+        chose_settings = any(given[k] is None and k not in preset for k in keys)
         return arch, base, (chose_arch, chose_settings)
 
     def _prepare(self, text, steps, epochs, minutes, target_loss, *, eval_every, seed,

@@ -30,8 +30,9 @@ SHORT_BUDGET_MINUTES = 5.0
 #: the measurements in ``benchmarks/README.md`` (held-out loss after a fixed time per size).
 RULE = (
     # Learned whole: one stream (batch 1) recited a 1,000-character poem after 3,000 steps,
-    # 19 streams not after 40 s.
-    (0, dict(cell="gru", hidden_size=64, layers=1, dropout=0.0, lr=0.004, seq_length=50,
+    # 19 streams not after 40 s; a 1x128 GRU at lr 0.01 recited 1,000-character texts within
+    # the 1,000 steps of a plain %%charrnn_train (1x64 at 0.004: 10 and 1 characters right).
+    (0, dict(cell="gru", hidden_size=128, layers=1, dropout=0.0, lr=0.01, seq_length=50,
              batch_size=1)),
     (LEARN_WHOLE_BELOW, dict(cell="gru", hidden_size=128, layers=2, dropout=0.3, lr=0.004,
                              seq_length=50)),

@@ -50,7 +50,7 @@ def test_names_in_lines_mode_are_new_and_name_like():
 
 def test_stream_training_on_shakespeare_beats_unigram_entropy():
     text = datasets.read("tinyshakespeare.txt")[:300_000]
-    model = CharRNN()
+    model = CharRNN.from_preset("classic")
     history = model.fit(text, steps=400, batch_size=32, seed=1)
     assert history.val_loss[-1] < unigram_entropy(text) - 0.6
     assert history.val_loss[-1] < history.val_loss[0]
@@ -574,7 +574,7 @@ def test_two_workers_are_chosen_for_big_steps_and_for_smaller_ones_with_a_child_
     assert gru._workers().count(gru._net, 32) == 2 and gru._workers().count(gru._net, 1) == 1
     gru.worker_process = False                                     # a thread pays only from 8 M
     assert gru._workers().count(gru._net, 32) == 1
-    classic = CharRNN()                                            # RNN 100: 0.3 M
+    classic = CharRNN.from_preset("classic")                       # RNN 100: 0.3 M
     classic.fit(POEM, steps=1, batch_size=4, seq_length=5)
     assert classic._workers().count(classic._net, 32) == 1
     classic.workers = 2                                            # asked for: two, batch allowing

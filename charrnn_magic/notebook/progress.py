@@ -64,11 +64,15 @@ class WidgetReporter(Reporter):
         self._last_curve = -float("inf")
 
     def open(self) -> None:
-        if self.header:
-            self.header_html.value = "<br>".join(html.escape(line)
-                                                 for line in self.header.split("\n"))
         from IPython.display import display
+
+        lines = self.header.split("\n") if self.header else []
+        notes = list(getattr(self.model, "fit_notes", None) or [])
+        mine = [line for line in lines if line not in notes]
+        self.header_html.value = "<br>".join(html.escape(line) for line in mine)
         display(self.widget)
+        # What was chosen from the text, as plain text: it stays in a saved notebook.
+        self.print(*[line for line in lines if line in notes])
 
     def fail(self) -> None:
         if self.shown:
