@@ -239,11 +239,16 @@ class CharRNN:
         chosen = choose(n_chars, minutes, mode)
         arch = {k: chosen[k] if getattr(self, k) is None else getattr(self, k)
                 for k in _ARCH_KEYS}
-        rule = {k: v for k, v in chosen.items() if k in TRAIN_DEFAULTS}
-        base = {**TRAIN_DEFAULTS, **rule, **preset}
         chose_arch = any(getattr(self, k) is None for k in _ARCH_KEYS)
+        if preset:
+            # A named preset keeps its meaning: what it leaves out is the engine's classic value,
+            # except that a short text is still learned whole.
+            base = {**TRAIN_DEFAULTS, "val_fraction": chosen["val_fraction"], **preset}
+            return arch, base, (chose_arch, False)
+        rule = {k: v for k, v in chosen.items() if k in TRAIN_DEFAULTS}
+        base = {**TRAIN_DEFAULTS, **rule}
         keys = ("optimizer", "lr_schedule", "batch_size", "seq_length", "clip", "clip_mode")
-        chose_settings = any(given[k] is None and k not in preset for k in keys)
+        chose_settings = any(given[k] is None for k in keys)
         return arch, base, (chose_arch, chose_settings)
 
     def _prepare(self, text, steps, epochs, minutes, target_loss, *, eval_every, seed,

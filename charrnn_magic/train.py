@@ -146,8 +146,8 @@ class TrainingSession:
     It is made in two steps, so that a mistake changes nothing. ``TrainingSession(vocab, ids,
     settings)`` cuts the text into batches and a validation part (of which each validation
     evaluates a fixed sample of at most ``validation_chars`` characters; None: all of it),
-    raising ValueError for what does not fit (in stream mode it settles ``settings["seq_length"]``). ``attach`` then hands
-    over what training changes: the network, its optimiser, the random generator (dropout masks,
+    raising ValueError for what does not fit (in stream mode it settles
+    ``settings["seq_length"]``). ``attach`` then hands over what training changes: the network, its optimiser, the random generator (dropout masks,
     the order of the lines), the lock held while the weights change, the history, the step count
     and the read position.
 
@@ -183,6 +183,7 @@ class TrainingSession:
                     f"{settings['val_fraction']}:{digest}")
         self.net = self.optimizer = self.rng = self.lock = self.history = self.position = None
         self.step, self.on_step = 0, None
+        self.continued = False      # whether the read position (same text, settings) was kept
 
     def attach(self, *, net, optimizer, rng, lock, history, step: int, position, on_step=None):
         """Hand over what training changes; ``on_step(step)`` is called after every step with
@@ -191,7 +192,8 @@ class TrainingSession:
         self.net, self.optimizer, self.rng, self.lock = net, optimizer, rng, lock
         self.history = history
         self.step, self.on_step = step, on_step
-        if position is None or position["key"] != self.key:
+        self.continued = position is not None and position["key"] == self.key
+        if not self.continued:
             position = {"key": self.key, "epoch": 0, "index": None, "state": None, "order": None}
         self.position = position
         return position
@@ -385,6 +387,14 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     start = last_eval = time.perf_counter()
     history.interrupted, reason, detail = False, "", ""
     history.best_step = history.best_val_loss = None
+    if (session.continued and history.val_step and history.val_step[-1] == session.step
+            and session.validation is not None):
+        # Continuing on the same text: the weights it starts from are the ones to beat, so a
+        # continued run never ends worse than it began.
+        best_val, best_step = history.val_loss[-1], session.step
+        best_time = time.perf_counter()
+        best_weights = net.flat.copy() if keep_best else None
+        history.best_step, history.best_val_loss = best_step, best_val
     notify = getattr(callback, "validating", None)
     cut_short = False
 

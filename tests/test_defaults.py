@@ -37,7 +37,8 @@ def test_the_classic_preset_trains_exactly_as_the_old_default_did():
 # ---- the rule ---------------------------------------------------------------------------------
 def test_the_rule_follows_the_size_of_the_text_and_the_budget():
     small, mid, big, huge = (choose(n) for n in (100, 10_000, 106_000, 1_000_000))
-    assert (small["cell"], small["layers"], small["hidden_size"], small["lr"]) == ("gru", 1, 128, 0.01)
+    assert (small["cell"], small["layers"], small["hidden_size"], small["lr"]) == (
+        "gru", 1, 128, 0.01)
     assert small["val_fraction"] == 0 and choose(LEARN_WHOLE_BELOW)["val_fraction"] == 0.1
     assert (mid["layers"], mid["hidden_size"], mid["dropout"]) == (2, 128, 0.3)
     assert (big["hidden_size"], big["dropout"]) == (128, 0.2)
@@ -272,3 +273,19 @@ def test_api_cli_and_magic_make_the_same_choice(ip, monkeypatch, capsys):
     configs = [m.config() for m in (made[0], ip.user_ns["charrnn"], api)]
     assert configs[0] == configs[1] == configs[2]
     assert made[0].fit_notes == ip.user_ns["charrnn"].fit_notes == api.fit_notes != []
+
+
+def test_a_continued_run_never_ends_worse_than_it_began():
+    model, history, text = overfitting_run()
+    best = history.best_val_loss
+    model.fit(text, steps=100, eval_every=10, patience=0)         # validation only climbs now
+    assert model.history.last_val_loss == best and model.history.weights_step < model.step - 99
+
+
+def test_a_named_preset_keeps_its_meaning():
+    text = datasets.read("tinyshakespeare.txt")[:10_000]
+    tiny = CharRNN.from_preset("tiny")
+    tiny.fit(text, steps=2, seed=1)
+    config = tiny.config()
+    assert (config["lr_schedule"], config["clip"], config["clip_mode"]) == ("constant", 5.0, "value")
+    assert tiny.fit_notes == []

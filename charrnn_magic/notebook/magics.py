@@ -692,8 +692,11 @@ class CharRNNMagics(Magics):
         if h.step:
             how = {"steps": "ran all its steps", "epochs": "ran all its epochs",
                    "minutes": "used its time budget", "target_loss": "reached the target loss",
-                   "interrupted": "was interrupted", "stopped": "was stopped"}
+                   "interrupted": "was interrupted", "stopped": "was stopped",
+                   "no_improvement": "stopped early: validation had stopped improving"}
             print(f"  last run       {how.get(h.stop_reason, h.stop_reason or '?')}")
+            if h.stop_detail:
+                print(f"                 {h.stop_detail}")
 
     # ================================================================ helpers
     def _parse(self, magic, line, magic_name):
