@@ -82,9 +82,10 @@ def describe_choice(arch: dict, settings: dict, n_chars: int, chose_arch: bool,
     if not (chose_arch or chose_settings):
         return None
     why = size_of(n_chars) + (f" in {minutes:g} min" if minutes is not None else "")
+    window = ("a line at a time" if settings["mode"] == "lines" else
+              f"window {settings['seq_length']}")
     train = (f"{settings['optimizer'].capitalize()} lr {settings['lr']:g} "
-             f"{settings['lr_schedule']}, batch {settings['batch_size']}, "
-             f"window {settings['seq_length']}")
+             f"{settings['lr_schedule']}, batch {settings['batch_size']}, {window}")
     if chose_arch:
         line = f"{describe_architecture(**arch)}: {why}"
         return line + (f"; {train}" if chose_settings else "")

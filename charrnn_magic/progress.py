@@ -76,10 +76,13 @@ def status_parts(p) -> list[str]:
     return parts
 
 
-def overfitting(val_loss, best_val_loss, best_step, keep_best=True) -> str | None:
+def overfitting(val_loss, best_val_loss, best_step, keep_best=True, loss=None) -> str | None:
     """``over-fitting: val 2.31 is 0.41 above its best (1.90 at step 220); the model keeps the
-    best weights``, when validation has risen clearly above its best; else None."""
+    best weights``, when validation has risen clearly above its best while the training loss
+    (``loss``, when given) is below that best; else None (early noise is not over-fitting)."""
     if val_loss is None or best_val_loss is None or best_step is None:
+        return None
+    if loss is not None and loss >= best_val_loss:
         return None
     gap = val_loss - best_val_loss
     if gap < max(OVERFIT_MARGIN, OVERFIT_SHARE * best_val_loss):
@@ -217,7 +220,7 @@ class Reporter:
             parts.append(f"ETA {format_duration(progress.eta)}")
         warning = overfitting(progress.val_loss, getattr(progress, "best_val_loss", None),
                               getattr(progress, "best_step", None),
-                              getattr(progress, "keep_best", True))
+                              getattr(progress, "keep_best", True), progress.loss)
         return " · ".join(parts + ([warning] if warning else []))
 
     def summary(self, history=None) -> str:
@@ -249,7 +252,8 @@ class Reporter:
         rate = f" ({p.chars_per_sec:,.0f} chars/s)" if p else ""
         line = f"{self.name}: {run_step:,} steps in {took}{rate}{why}: {losses}{also}"
         warning = p and overfitting(p.val_loss, getattr(p, "best_val_loss", None),
-                                    getattr(p, "best_step", None), getattr(p, "keep_best", True))
+                                    getattr(p, "best_step", None), getattr(p, "keep_best", True),
+                                    p.loss)
         return f"{line}; {warning}" if warning else line
 
     # -- previews -----------------------------------------------------------------------------

@@ -376,7 +376,7 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     run_steps = rules.steps
     budget = rules.minutes * 60.0 if rules.minutes else None
     if eval_every is None and run_steps:
-        eval_every = max(1, run_steps // 20)
+        eval_every = _eval_every(session, run_steps)
     eval_seconds = None if eval_every else (budget / 20 if budget else 10.0)
 
     base_lr = opt.lr
@@ -527,6 +527,22 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     if stop_event is not None and reason == "stopped":
         history.interrupted = True
     return history
+
+
+#: A validated character costs about this share of a trained one (forward only, no gradients).
+VALIDATION_COST = 1 / 3
+
+
+def _eval_every(session, run_steps: int) -> int:
+    """Steps between validations of a run of known length: 20 per run, fewer when validating
+    that often would take more than ``VALIDATION_TIME_SHARE`` of the run (a big validation
+    sample and short steps). Decided from sizes alone, so a run stays reproducible."""
+    every = max(1, run_steps // 20)
+    if session.validation is None:
+        return every
+    trained = run_steps * session.batches.batch_size * session.batches.seq_length
+    most = VALIDATION_TIME_SHARE * trained / (session.validation.chars * VALIDATION_COST)
+    return max(every, math.ceil(run_steps / max(1.0, most)))
 
 
 def cosine_factor(fraction: float, floor: float = 0.02) -> float:

@@ -166,6 +166,7 @@ def test_over_fitting_is_said_in_the_status_and_the_summary():
     assert overfitting(2.31, 1.90, 220) == ("over-fitting: val 2.31 is 0.41 above its best "
                                              "(1.90 at step 220); the model keeps the best weights")
     assert overfitting(1.92, 1.90, 220) is None                 # within noise: nothing said
+    assert overfitting(3.88, 3.56, 4, loss=3.95) is None        # early noise: still learning
     assert "keep_best is off" in overfitting(2.31, 1.90, 220, keep_best=False)
     reporter = make_reporter(CharRNN(), name="m", sample_every=0)
     reporter.start()
@@ -174,6 +175,20 @@ def test_over_fitting_is_said_in_the_status_and_the_summary():
     assert "over-fitting" in reporter.summary()
     reporter(progress(1.91, 1.90))
     assert "over-fitting" not in reporter.status(reporter.last)
+
+
+def test_validation_is_spaced_out_when_it_would_cost_more_than_a_tenth_of_the_run():
+    from charrnn_magic.settings import TRAIN_DEFAULTS, resolve
+    from charrnn_magic.train import TrainingSession, _eval_every
+    from charrnn_magic.vocab import Vocab
+
+    text = datasets.read("tinyshakespeare.txt")[:1_000_000]
+    vocab = Vocab.from_text(text)
+    settings = resolve({**{k: None for k in TRAIN_DEFAULTS}, "batch_size": 32, "seq_length": 50},
+                       TRAIN_DEFAULTS)
+    session = TrainingSession(vocab, vocab.encode(text), settings)
+    assert _eval_every(session, 40) == 40                     # 100k validated vs 64k trained
+    assert _eval_every(session, 20_000) == 1_000              # long runs: 20 validations
 
 
 def test_the_loss_curve_marks_the_best_step():
