@@ -304,3 +304,23 @@ def test_a_named_preset_keeps_its_meaning():
     config = tiny.config()
     assert (config["lr_schedule"], config["clip"], config["clip_mode"]) == ("constant", 5.0, "value")
     assert tiny.fit_notes == []
+
+
+def test_the_magic_options_turn_best_weights_and_early_stopping_off(ip, monkeypatch):
+    seen = []
+    original = CharRNN.fit
+
+    def recording(self, text, *args, **kwargs):
+        seen.append(kwargs)
+        return original(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(CharRNN, "fit", recording)
+    text = datasets.read("tinyshakespeare.txt")[:3_000]
+    ip.run_cell_magic("charrnn_train", "--hidden 8 --steps 2 --quiet", text)
+    ip.run_cell_magic("charrnn_train", "--hidden 8 --steps 2 --quiet --no-keep-best "
+                      "--no-early-stop --full-validation", text)
+    ip.run_cell_magic("charrnn_train", "--hidden 8 --steps 2 --quiet --patience 50", text)
+    assert not {"keep_best", "patience", "full_validation"} & set(seen[0])   # the engine decides
+    assert (seen[1]["keep_best"], seen[1]["patience"], seen[1]["full_validation"]) == (
+        False, 0, True)
+    assert seen[2]["patience"] == 50
