@@ -26,8 +26,8 @@ from .memory import keep_freed_memory
 from .model import Network
 from .optim import OPTIMIZERS
 from .sampling import LINE_END, generate
-from .settings import (ARCH_KEYS, PRESETS, TRAIN_DEFAULTS, check_architecture, check_int,
-                       check_stop_rules, resolve)
+from .settings import (ARCH_KEYS, AUTO, PRESETS, TRAIN_DEFAULTS, check_architecture,
+                       check_int, check_stop_rules, resolve)
 from .threads import blas_threads
 from .train import (VALIDATION_CHARS, History, StopRules, TrainingSession, Workers, mean_loss,
                     run)
@@ -102,6 +102,7 @@ class CharRNN:
         self._optimizer = None
         self._settings: dict = {}
         self._fit_defaults: dict = {}
+        self._preset = AUTO                     # the preset the model was made from
         self._rng: np.random.Generator | None = None
         self._position: dict | None = None      # where training reads next (see TrainingSession)
         self._lock = threading.Lock()           # guards the weights against a concurrent reader
@@ -116,7 +117,7 @@ class CharRNN:
             raise ValueError(f"no preset named {name!r}: use one of {', '.join(PRESETS)}")
         preset = {**PRESETS[name], **overrides}
         model = cls(**{k: preset.pop(k) for k in ARCH_KEYS if k in preset})
-        model._fit_defaults = preset
+        model._fit_defaults, model._preset = preset, name
         return model
 
     # ------------------------------------------------------------------ info
@@ -240,15 +241,15 @@ class CharRNN:
         arch = {k: chosen[k] if getattr(self, k) is None else getattr(self, k)
                 for k in _ARCH_KEYS}
         chose_arch = any(getattr(self, k) is None for k in _ARCH_KEYS)
-        if preset:
+        if self._preset != AUTO:
             # A named preset keeps its meaning: what it leaves out is the engine's classic value,
             # except that a short text is still learned whole.
             base = {**TRAIN_DEFAULTS, "val_fraction": chosen["val_fraction"], **preset}
             return arch, base, (chose_arch, False)
         rule = {k: v for k, v in chosen.items() if k in TRAIN_DEFAULTS}
-        base = {**TRAIN_DEFAULTS, **rule}
+        base = {**TRAIN_DEFAULTS, **rule, **preset}     # from_preset("auto", lr=...) too
         keys = ("optimizer", "lr_schedule", "batch_size", "seq_length", "clip", "clip_mode")
-        chose_settings = any(given[k] is None for k in keys)
+        chose_settings = any(given[k] is None and k not in preset for k in keys)
         return arch, base, (chose_arch, chose_settings)
 
     def _prepare(self, text, steps, epochs, minutes, target_loss, *, eval_every, seed,
