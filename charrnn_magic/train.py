@@ -400,12 +400,11 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
 
     def validate(stop=None):
         nonlocal val_loss, best_val, best_weights, best_step, best_time, since_best
-        nonlocal val_seconds, val_last_took
+        nonlocal val_seconds, val_last_took, cut_short
         if session.validation is None:
             return False
         if notify is not None:
             notify()
-        nonlocal cut_short
         began = time.perf_counter()
         try:
             val_loss = session.validation_loss(stop)
