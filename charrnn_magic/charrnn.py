@@ -175,10 +175,10 @@ class CharRNN:
         Settings (``None`` keeps the previous fit's value; on a first fit, the preset's, else the
         one chosen from the size of the text, see ``charrnn_magic/defaults.py``):
         ``mode`` ``"stream"`` (one long text, the default) or ``"lines"`` (each line an example);
-        ``seq_length`` (chosen: 50, 100 for big texts; in lines mode the longest line decides);
-        ``batch_size`` (chosen: 32, or what a short text fills); ``optimizer`` ``"adam"`` (chosen,
-        lr 0.004, 0.002 for big texts), ``"adagrad"`` (the classic, lr 0.1) or ``"sgd"`` (lr
-        0.1); ``lr``; ``clip`` (chosen: 1; 0 disables) with ``clip_mode`` ``"norm"`` (the whole
+        ``seq_length`` (chosen: 50; in lines mode the longest line decides); ``batch_size``
+        (chosen: 32, or 1 for a text learned whole, or what a short text fills); ``optimizer``
+        ``"adam"`` (chosen, lr 0.004; 0.01 for a text learned whole), ``"adagrad"`` (the classic,
+        lr 0.1) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (chosen: 1; 0 disables) with ``clip_mode`` ``"norm"`` (the whole
         gradient, chosen) or ``"value"`` (each element, the classic); ``val_fraction`` held out
         for validation (0.1: the tail of the text, or a seeded random tenth of the lines; a text
         under 2,000 characters is learned whole, 0); ``lower`` to lower-case the text (and later
@@ -191,8 +191,8 @@ class CharRNN:
         seed and settings give bit-identical weights. With a validation part: ``keep_best``
         (default True) ends with the weights that had the best validation loss of the run
         (``history.weights_step`` says which step's weights the model holds); ``patience`` stops
-        once validation has not improved for that many steps (None, the default: for 5
-        validations and a quarter of the planned run; 0: never), and ``history.stop_detail``
+        once validation has not improved for that many steps (None, the default: for 3
+        validations and 15 % of the planned run; 0: never), and ``history.stop_detail``
         says so. Each validation evaluates the same sample of at most 100,000 held-out
         characters; ``full_validation=True`` evaluates all of them.
         ``eval_every``: steps between validations (default: 20 per run).

@@ -345,9 +345,11 @@ class HalvesInParallel:
 
 
 #: Automatic patience: validation must have failed to improve this many times in a row ...
-PATIENCE_VALIDATIONS = 5
+#: (replayed on 26 measured validation curves: 3 never stopped before a later, better minimum,
+#: 2 did once, 1 seven times; 3 still stopped the over-fitting runs after ~46 % of their run)
+PATIENCE_VALIDATIONS = 3
 #: ... and for this share of the planned run (steps or minutes), whichever is longer.
-PATIENCE_SHARE = 0.25
+PATIENCE_SHARE = 0.15
 #: Validation is kept to about this share of a run's time (longer validations are spaced out).
 VALIDATION_TIME_SHARE = 0.1
 

@@ -168,8 +168,8 @@ class CharRNNMagics(Magics):
     @argument("--no-keep-best", dest="keep_best", action="store_false",
               help="End with the last weights instead.")
     @argument("--patience", type=whole_number(0), metavar="N",
-              help="Stop when validation has not improved for N steps (default: for a quarter "
-                   "of the run; 0: never).")
+              help="Stop when validation has not improved for N steps (default: for 3 "
+                   "validations and 15%% of the run; 0: never).")
     @argument("--no-early-stop", dest="patience", action="store_const", const=0,
               help="Never stop early (the same as --patience 0).")
     @argument("--full-validation", action="store_true", default=None,
@@ -217,7 +217,7 @@ class CharRNNMagics(Magics):
         lists them all) fixes settings instead; ``--preset classic`` is the classic
         min-char-rnn. With a validation part, the model ends with the weights of its best
         validation (--no-keep-best: the last ones) and training stops once validation has not
-        improved for a quarter of the run (--patience N, --no-early-stop). With --resume the
+        improved for 3 validations and 15 % of the run (--patience N, --no-early-stop). With --resume the
         model keeps its architecture and the settings of its last training; options change
         them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps; with
         several, the first one reached stops it.
