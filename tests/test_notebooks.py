@@ -98,7 +98,9 @@ def check(name: str, nb) -> None:
     elif name == "file_training":
         out = stream_text(cell_with(nb, "signal.SIGINT"))
         assert "stopped at step" in out and "the model keeps what it learned" in out, out
-        assert "docs: 3,000 steps in" in stream_text(cell_with(nb, "docs --resume"))
+        # 3,000 steps, or fewer when validation stopped improving (early stopping).
+        resumed = stream_text(cell_with(nb, "docs --resume"))
+        assert re.search(r"docs: [\d,]+ steps in .*; [\d,]+ steps in all", resumed), resumed
         # Same samples after loading, and again after both trained 200 more steps.
         assert all_text(cell_with(nb, "docs_copy.fit")).split() == ["True", "True"]
     elif name == "background":
