@@ -21,7 +21,8 @@ import numpy as np
 
 from . import checkpoint, sampling
 from .data import encode_text, evaluation_text, line_spans
-from .defaults import LEARN_WHOLE_BELOW, choose, describe_choice, fit_to_text, learn_whole_note
+from .defaults import (LEARN_WHOLE_BELOW, choose, default_steps, describe_choice, fit_to_text,
+                       learn_whole_note)
 from .memory import keep_freed_memory
 from .model import Network
 from .optim import OPTIMIZERS
@@ -168,7 +169,8 @@ class CharRNN:
             callback=None, stop_event=None) -> History:
         """Train on ``text`` until a stop rule fires; calling it again continues training.
 
-        Stop rules (the first to fire ends training; none given means ``steps=1000``):
+        Stop rules (the first to fire ends training; none given means ``steps=1000``, or 60
+        passes over a short text learned whole when that is more):
         ``steps``, ``epochs`` (passes over the training text), ``minutes``, ``target_loss``
         (smoothed training loss in nats per character).
 
@@ -261,7 +263,7 @@ class CharRNN:
         check_stop_rules(steps, epochs, minutes, target_loss)
         check_int("eval_every", eval_every, 1, optional=True)
         check_int("seed", seed, 0, optional=True)
-        first, notes = self._net is None, []
+        first, notes, whole = self._net is None, [], False
         if first:
             arch, previous, chose = self._first_fit_choice(len(text), given, minutes)
             check_architecture(*arch.values(), self.dtype)
@@ -277,6 +279,7 @@ class CharRNN:
             if (given["val_fraction"] is None and "val_fraction" not in self._fit_defaults
                     and len(ids) < LEARN_WHOLE_BELOW):
                 notes.append(learn_whole_note(len(ids)))
+                whole = settings["val_fraction"] == 0
             n_lines = 0
             if mode == "lines" and "\n" in vocab:
                 n_lines = len(line_spans(ids, vocab.chars.index("\n"))[0])
@@ -292,8 +295,9 @@ class CharRNN:
             settings["seed"] = self._settings["seed"]
         session = TrainingSession(vocab, ids, settings,
                                   None if full_validation else VALIDATION_CHARS)
-        rules = StopRules.of_fit(steps, epochs, minutes, target_loss,
-                                 session.batches.batches_per_epoch)
+        per_epoch = session.batches.batches_per_epoch
+        rules = StopRules.of_fit(steps, epochs, minutes, target_loss, per_epoch,
+                                 default_steps(per_epoch, whole))
 
         # Everything is valid: from here on the model changes.
         self.fit_notes = [n for n in notes if n]

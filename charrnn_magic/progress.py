@@ -173,10 +173,10 @@ class Reporter:
     def __call__(self, progress) -> None:
         if self._started is None:
             self._started = time.perf_counter() - progress.elapsed
+        self.last = progress           # first: a header made at show() may read it
         self.show()
         if self.first_loss is None:
             self.first_loss = progress.loss
-        self.last = progress
         if self._preview_due(progress):
             self._add_preview(progress.step, self._make_preview(progress.step))
         now = time.perf_counter()

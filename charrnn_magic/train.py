@@ -101,11 +101,12 @@ class StopRules:
     target_loss: float | None = None
 
     @classmethod
-    def of_fit(cls, steps, epochs, minutes, target_loss, batches_per_epoch: int) -> "StopRules":
+    def of_fit(cls, steps, epochs, minutes, target_loss, batches_per_epoch: int,
+               default_steps: int = 1000) -> "StopRules":
         """The rules of ``fit``'s arguments (checked already): ``epochs`` become steps (the fewer
-        of the two when both are given); none at all means 1000 steps."""
+        of the two when both are given); none at all means ``default_steps``."""
         if steps is None and epochs is None and minutes is None and target_loss is None:
-            steps = 1000
+            steps = default_steps
         if epochs is not None:
             steps = min(steps or math.inf, max(1, round(epochs * batches_per_epoch)))
         return cls(steps=steps, minutes=minutes, target_loss=target_loss)

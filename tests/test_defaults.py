@@ -92,6 +92,14 @@ def test_a_short_text_is_learned_whole_and_recited():
     assert model.sample(len(POEM), temperature=0, seed_char=POEM[0]) == POEM
 
 
+def test_a_text_learned_whole_trains_long_enough_to_be_recited_without_a_stop_rule():
+    text = datasets.read("tinyshakespeare.txt")[:1_990]             # 40 windows of 50
+    model = CharRNN()
+    model.fit(text, seed=1)
+    assert model.step == 2_400                                       # 60 passes, not 1,000 steps
+    assert model.sample(len(text), temperature=0, seed_char=text[0]) == text
+
+
 def test_plain_cell_magic_learns_a_short_poem_whole(ip, capsys):
     ip.run_cell_magic("charrnn_train", "", POEM)
     out = capsys.readouterr().out

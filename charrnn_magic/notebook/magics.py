@@ -98,7 +98,8 @@ class CharRNNMagics(Magics):
                                 option="--val-fraction")
     eval_every = _from_preset(Int, what="Steps between validations", option="--eval-every")
     steps = Int(None, allow_none=True, help=(
-        "Steps when no stop rule is given (--steps); None: the engine's 1000.")).tag(config=True)
+        "Steps when no stop rule is given (--steps); None: the engine's 1000 (more for a short "
+        "text learned whole).")).tag(config=True)
     minutes = Float(None, allow_none=True, help=(
         "Time budget when no stop rule is given (--minutes); None: no budget.")).tag(config=True)
     sample_every = Int(None, allow_none=True, help=(
@@ -146,7 +147,8 @@ class CharRNNMagics(Magics):
     @argument_group("Training")
     @argument("--resume", action="store_true",
               help="Continue training the model NAME (optimizer state kept).")
-    @argument("--steps", type=whole_number(1), metavar="N", help="Train N steps (default 1000).")
+    @argument("--steps", type=whole_number(1), metavar="N", help="Train N steps (default 1000; 60 passes "
+              "over a short text learned whole, when more).")
     @argument("--epochs", type=number_in(0, above=True), metavar="E",
               help="Train E passes over the text.")
     @argument("--minutes", type=number_in(0, above=True), metavar="M", help="Train M minutes.")
@@ -219,7 +221,8 @@ class CharRNNMagics(Magics):
         validation (--no-keep-best: the last ones) and training stops once validation has not
         improved for 3 validations and 15 % of the run (--patience N, --no-early-stop). With --resume the
         model keeps its architecture and the settings of its last training; options change
-        them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps; with
+        them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps (60
+        passes over a short text learned whole, when that is more); with
         several, the first one reached stops it.
 
         Options ``{expr}`` and ``$var`` are expanded by IPython as in every magic, so
@@ -258,7 +261,8 @@ class CharRNNMagics(Magics):
             sample_every=sample_every, sample_length=self.preview_length,
             temperature=self.preview_temperature, target_loss=fit_kwargs.get("target_loss"))
         step = model.step       # the header is made at the first step, once the model is chosen
-        reporter.start(lambda: self._header(name, model, text, source, fit_kwargs, step))
+        reporter.start(lambda: self._header(name, model, text, source, fit_kwargs, step,
+                                            reporter.last))
         try:
             history = model.fit(text, callback=reporter, **fit_kwargs)
         except TrainingDiverged as exc:
@@ -383,8 +387,6 @@ class CharRNNMagics(Magics):
             kw.update({k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k) is not None})
         else:
             kw.update(self._settings(args, TRAIN_KEYS))
-        if "steps" not in kw and not any(k in kw for k in ("epochs", "minutes", "target_loss")):
-            kw["steps"] = 1000   # the engine's default too; known here for progress and previews
         if args.lower:
             kw["lower"] = True
         if args.seed is not None:
@@ -394,7 +396,7 @@ class CharRNNMagics(Magics):
                 kw[key] = getattr(args, key)
         return kw
 
-    def _header(self, name, model, text, source, fit_kwargs, from_step) -> str:
+    def _header(self, name, model, text, source, fit_kwargs, from_step, progress) -> str:
         size = f"{model.layers}x{model.hidden_size}"
         vocab = len(model.vocab) if model.vocab is not None else len(
             Vocab.from_text(text.lower() if fit_kwargs.get("lower") else text))
@@ -407,6 +409,8 @@ class CharRNNMagics(Magics):
             rules.append(f"{fit_kwargs['minutes']:g} min")
         if "target_loss" in fit_kwargs:
             rules.append(f"until loss {fit_kwargs['target_loss']:g}")
+        if not rules and progress is not None and progress.run_steps:
+            rules.append(f"{progress.run_steps:,} steps")           # the engine's default
         verb = f"resuming {name} from step {from_step:,}" if from_step else f"training {name}"
         return (f"{verb}: {model.cell} {size}, {len(text):,} characters from {source}, "
                 f"vocabulary {vocab}; {' or '.join(rules)}. Interrupt the kernel to stop early.")
