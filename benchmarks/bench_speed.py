@@ -77,7 +77,7 @@ def engine_trainer(text: str, label: str, cell: str, hidden: int, layers: int, b
         return f"engine not importable yet ({why})"
     from charrnn_magic import CharRNN
 
-    model = CharRNN(cell=cell, hidden_size=hidden, layers=layers, dtype="float32")
+    model = CharRNN(cell=cell, hidden_size=hidden, layers=layers, dropout=0.0, dtype="float32")
     model.blas_threads = threads
     if threads > 1:
         model.workers = 1          # BLAS threads or batch-sharing workers, not both on 2 cores
@@ -89,7 +89,8 @@ def engine_trainer(text: str, label: str, cell: str, hidden: int, layers: int, b
 
     def run(steps: int) -> None:
         model.fit(text, steps=steps, batch_size=batch, seq_length=SEQ, optimizer=optimizer, lr=lr,
-                  clip=5.0, val_fraction=0, callback=on_progress)
+                  clip=5.0, clip_mode="value", lr_schedule="constant", val_fraction=0,
+                  callback=on_progress)
 
     workers = model.workers if model.workers else "auto"
     return Contender(label, run, SEQ * batch, "float32", f"blas {threads}, workers {workers}",
@@ -121,7 +122,7 @@ def engine_sampler(text: str, hidden: int):
         return f"engine not importable yet ({why})"
     from charrnn_magic import CharRNN
 
-    model = CharRNN(cell="rnn", hidden_size=hidden, dtype="float32")
+    model = CharRNN(cell="rnn", hidden_size=hidden, layers=1, dropout=0.0, dtype="float32")
     # A few steps only: sampling speed does not depend on how well the weights are trained.
     model.fit(text, steps=20, val_fraction=0, seed=0)
     out = model.sample(length=SAMPLE_LEN, seed=0)
@@ -140,7 +141,7 @@ def panel_sampler(text: str, hidden: int, heatmap: bool = False):
     from charrnn_magic import CharRNN
     from charrnn_magic.notebook import sampler_panel
 
-    model = CharRNN(cell="rnn", hidden_size=hidden, dtype="float32")
+    model = CharRNN(cell="rnn", hidden_size=hidden, layers=1, dropout=0.0, dtype="float32")
     model.fit(text, steps=20, val_fraction=0, seed=0)
     panel = sampler_panel(model, length=SAMPLE_LEN, threaded=False)
     panel.heatmap.value = heatmap

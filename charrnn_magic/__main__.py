@@ -1,7 +1,10 @@
 """``python -m charrnn_magic``: train a model on a built-in text and show what it writes.
 
     python -m charrnn_magic                       # half a minute on the default corpus
-    python -m charrnn_magic --corpus pydoc --minutes 5 --preset large --save pydoc.safetensors
+    python -m charrnn_magic --corpus pydoc --minutes 5 --save pydoc.safetensors
+
+The model and its training settings are chosen from the text and the time budget, as
+``CharRNN().fit`` and the magics choose them; ``--preset`` fixes them instead.
 """
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import argparse
 import sys
 
 from . import PRESETS, CharRNN
+from .settings import AUTO
 from .corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 from .progress import make_reporter
 from .text import read_text
@@ -24,12 +28,18 @@ def main(argv=None) -> int:
                         help="train on this UTF-8 text file instead of a built-in text")
     parser.add_argument("--raw-text", action="store_true",
                         help="keep the text as it is: no BOM dropped, \\r line ends kept")
-    parser.add_argument("--preset", default="default", choices=list(PRESETS),
-                        help="model size and training settings (default: default)")
+    parser.add_argument("--preset", default=AUTO, choices=list(PRESETS),
+                        help="model size and training settings (default: auto, chosen from the "
+                             "text and the time budget; classic: the classic min-char-rnn)")
     # The default corpus is small: the default model is at its best after 15-20 s here.
     parser.add_argument("--minutes", type=float, default=0.5, help="training time (default: 0.5)")
     parser.add_argument("--steps", type=int, help="train this many steps instead of for --minutes")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    parser.add_argument("--no-keep-best", dest="keep_best", action="store_false", default=None,
+                        help="end with the last weights, not those of the best validation")
+    parser.add_argument("--no-early-stop", dest="patience", action="store_const", const=0,
+                        help="train for all of --minutes/--steps even when validation stops "
+                             "improving")
     parser.add_argument("--save", metavar="PATH", help="save the trained model to PATH (.safetensors)")
     args = parser.parse_args(argv)
 
@@ -41,13 +51,15 @@ def main(argv=None) -> int:
     source = f"file {args.file}" if args.file else f"'{args.corpus}' corpus"
     model = CharRNN.from_preset(args.preset)
     reporter = make_reporter(model, name="model", sample_every=None)
-    reporter.start(f"Training a '{args.preset}' {model.cell.upper()} "
-                   f"({model.layers}x{model.hidden_size}) on the {source} "
-                   f"({len(text):,} characters)")
+    # Made at the first step, once the model is chosen.
+    reporter.start(lambda: f"Training a {model.cell.upper()} ({model.layers}x{model.hidden_size}"
+                           f", preset {args.preset}) on the {source} ({len(text):,} characters)")
     rule = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
+    options = {k: getattr(args, k) for k in ("keep_best", "patience")
+               if getattr(args, k) is not None}
     try:
-        history = model.fit(text, seed=args.seed, callback=reporter, keep_best=True,
-                            raw_text=args.raw_text, **rule)
+        history = model.fit(text, seed=args.seed, callback=reporter, raw_text=args.raw_text,
+                            **rule, **options)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

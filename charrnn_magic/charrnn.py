@@ -1,8 +1,8 @@
 """``CharRNN``: the one object users (and the notebook front ends) train, sample, evaluate and save.
 
     >>> from charrnn_magic import CharRNN
-    >>> model = CharRNN(cell="lstm", hidden_size=128, layers=2)   # or CharRNN(): the classic
-    >>> history = model.fit(text, steps=2000, seed=1)     # or minutes=, epochs=, target_loss=
+    >>> model = CharRNN()              # the model is chosen from the text at the first fit
+    >>> history = model.fit(text, minutes=5, seed=1)      # or steps=, epochs=, target_loss=
     >>> model.sample(length=200, temperature=0.8, prime="ROMEO:")
     >>> model.evaluate(other_text)                                # mean nats per character
     >>> model.save("shakespeare.safetensors"); CharRNN.load("shakespeare.safetensors")
@@ -20,19 +20,24 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint, sampling, timeline
-from .data import encode_text, evaluation_text
+from .data import encode_text, evaluation_text, line_spans
+from .defaults import (LEARN_WHOLE_BELOW, choose, default_steps, describe_choice, fit_to_text,
+                       learn_whole_note)
 from .model import Network
 from .optim import OPTIMIZERS
 from .sampling import LINE_END, generate
-from .settings import (ARCH_KEYS, PRESETS, TRAIN_DEFAULTS, check_architecture, check_int,
-                       check_stop_rules, resolve)
+from .settings import (ARCH_KEYS, AUTO, PRESETS, TRAIN_DEFAULTS, check_architecture,
+                       check_int, check_stop_rules, resolve)
 from .text import normalize
 from .threads import blas_threads
-from .train import (History, StopRules, TrainingSession, Workers, mean_loss, run,
-                    where_training_runs)
+from .train import (VALIDATION_CHARS, History, StopRules, TrainingSession, Workers, mean_loss,
+                    run, where_training_runs)
 from .vocab import Vocab
 
 __all__ = ["CharRNN", "PRESETS", "ARCH_KEYS", "LINE_END"]
+
+#: The architecture a first fit may choose from the text (the dtype is always the user's).
+_CHOSEN_KEYS = ARCH_KEYS[:-1]
 
 
 
@@ -43,6 +48,10 @@ class CharRNN:
     hidden_size: units per layer. layers: how many recurrent layers are stacked.
     dropout: share of each layer's outputs zeroed during training (0 disables).
     dtype: ``"float32"`` (fast, the default) or ``"float64"``.
+    Each of ``cell``, ``hidden_size``, ``layers`` and ``dropout`` left out (None) is chosen by the
+    first ``fit`` from the size of the text and the time budget (the rule is in
+    ``charrnn_magic/defaults.py``; ``fit_notes`` then says what was chosen and why).
+    ``CharRNN.from_preset("classic")`` is the classic min-char-rnn: vanilla RNN 100, Adagrad.
     The vocabulary and the weights are made by the first ``fit``.
 
     Speed knobs (attributes, on the class or one model): ``workers`` (workers sharing each
@@ -73,11 +82,19 @@ class CharRNN:
     #: Each costs ``n_params`` × 4 bytes (float32): see ``charrnn_magic.timeline``.
     snapshots = 20
 
-    def __init__(self, cell: str = "rnn", hidden_size: int = 100, layers: int = 1,
-                 dropout: float = 0.0, dtype: str = "float32"):
-        dtype_name = check_architecture(cell, hidden_size, layers, dropout, dtype)
-        self.cell, self.hidden_size, self.layers = cell, int(hidden_size), int(layers)
-        self.dropout, self.dtype = float(dropout), dtype_name
+    def __init__(self, cell: str | None = None, hidden_size: int | None = None,
+                 layers: int | None = None, dropout: float | None = None, dtype: str = "float32"):
+        # What is left out is checked with a stand-in: it is chosen (validly) at the first fit.
+        dtype_name = check_architecture(cell or "rnn", 1 if hidden_size is None else hidden_size,
+                                        1 if layers is None else layers,
+                                        0.0 if dropout is None else dropout, dtype)
+        self.cell = cell
+        self.hidden_size = None if hidden_size is None else int(hidden_size)
+        self.layers = None if layers is None else int(layers)
+        self.dropout = None if dropout is None else float(dropout)
+        self.dtype = dtype_name
+        #: What the last fit chose by itself, and why, one line each (the progress header).
+        self.fit_notes: list[str] = []
         self.vocab: Vocab | None = None
         self.step = 0
         self.history = History()
@@ -85,6 +102,7 @@ class CharRNN:
         self._optimizer = None
         self._settings: dict = {}
         self._fit_defaults: dict = {}
+        self._preset = AUTO                     # the preset the model was made from
         self._rng: np.random.Generator | None = None
         self._position: dict | None = None      # where training reads next (see TrainingSession)
         self._lock = threading.Lock()           # guards the weights against a concurrent reader
@@ -96,12 +114,14 @@ class CharRNN:
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "CharRNN":
-        """A model built from ``PRESETS[name]``; its training settings become ``fit``'s defaults."""
+        """A model built from ``PRESETS[name]``; its training settings (and ``keep_best`` and
+        ``patience``) become ``fit``'s defaults. ``"auto"`` is ``CharRNN()``: all chosen from the
+        text; ``"classic"`` the classic min-char-rnn. ``overrides`` win over the preset."""
         if name not in PRESETS:
             raise ValueError(f"no preset named {name!r}: use one of {', '.join(PRESETS)}")
         preset = {**PRESETS[name], **overrides}
         model = cls(**{k: preset.pop(k) for k in ARCH_KEYS if k in preset})
-        model._fit_defaults = preset
+        model._fit_defaults, model._preset = preset, name
         return model
 
     # ------------------------------------------------------------------ info
@@ -127,8 +147,11 @@ class CharRNN:
                 "dropout": self.dropout, "dtype": self.dtype, **self._settings}
 
     def summary(self) -> str:
-        size = f"{self.layers}x{self.hidden_size}" if self.layers > 1 else str(self.hidden_size)
-        parts = [self.cell, size]
+        if self.layers is None or self.hidden_size is None:
+            size = "size from the text"
+        else:
+            size = f"{self.layers}x{self.hidden_size}" if self.layers > 1 else str(self.hidden_size)
+        parts = [self.cell or "cell from the text", size]
         if self.vocab is not None:
             parts.append(f"vocab {len(self.vocab)}")
         parts.append(f"{self.step:,} steps" if self.step else "untrained")
@@ -145,32 +168,43 @@ class CharRNN:
             minutes: float | None = None, target_loss: float | None = None, *,
             mode=None, seq_length=None, batch_size=None, optimizer=None, lr=None, clip=None,
             clip_mode=None, val_fraction=None, lower=None, lr_schedule=None, raw_text=None,
-            seed=None, keep_best=False, eval_every=None, callback=None, stop_event=None) -> History:
+            seed=None, keep_best=None, patience=None, full_validation=False, eval_every=None,
+            callback=None, stop_event=None) -> History:
         """Train on ``text`` until a stop rule fires; calling it again continues training.
 
-        Stop rules (the first to fire ends training; none given means ``steps=1000``):
+        Stop rules (the first to fire ends training; none given means ``steps=1000``, or 60
+        passes over a short text learned whole when that is more):
         ``steps``, ``epochs`` (passes over the training text), ``minutes``, ``target_loss``
         (smoothed training loss in nats per character).
 
-        Settings (``None`` keeps the previous fit's value, or the default on a first fit):
+        Settings (``None`` keeps the previous fit's value; on a first fit, the preset's, else the
+        one chosen from the size of the text, see ``charrnn_magic/defaults.py``):
         ``mode`` ``"stream"`` (one long text, the default) or ``"lines"`` (each line an example);
-        ``seq_length`` (25; in lines mode the longest line decides); ``batch_size`` (1 in stream
-        mode, as the classic; 32 in lines mode); ``optimizer`` ``"adagrad"`` (the classic, lr 0.1),
-        ``"adam"`` (lr 0.002) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (5; 0 disables) with
-        ``clip_mode`` ``"value"`` (each element, the classic) or ``"norm"`` (the whole gradient);
-        ``val_fraction`` held out for validation (0.1: the tail of the text, or a seeded random
-        tenth of the lines); ``lower`` to lower-case the text (and later primes and evaluations);
-        ``lr_schedule`` ``"cosine"`` to lower the learning rate along half a cosine to 2 % of
-        ``lr`` by the end of the run (steps, epochs or minutes; a run with only ``target_loss``
-        has no known end, and keeps ``lr``), or ``"constant"`` (the default).
+        ``seq_length`` (chosen: 50; in lines mode the longest line decides); ``batch_size``
+        (chosen: 32, or 1 for a text learned whole, or what a short text fills); ``optimizer``
+        ``"adam"`` (chosen, lr 0.004; 0.01 for a text learned whole), ``"adagrad"`` (the classic,
+        lr 0.1) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (chosen: 1; 0 disables) with ``clip_mode`` ``"norm"`` (the whole
+        gradient, chosen) or ``"value"`` (each element, the classic); ``val_fraction`` held out
+        for validation (0.1: the tail of the text, or a seeded random tenth of the lines; a text
+        under 2,000 characters is learned whole, 0); ``lower`` to lower-case the text (and later
+        primes and evaluations); ``lr_schedule`` ``"cosine"`` (chosen) to lower the learning
+        rate along half a cosine to 2 % of ``lr`` by the end of the run (steps, epochs or
+        minutes; a run with only ``target_loss`` has no known end, and keeps ``lr``), or
+        ``"constant"``. What the first fit chose by itself is in ``fit_notes``.
         The text is normalised first (see ``charrnn_magic.text.normalize``): a leading BOM is
         dropped and ``\r\n`` and lone ``\r`` line ends become ``\n``, as are later primes and
         evaluated texts; ``raw_text=True`` keeps every character as given (the model then also
         takes primes and evaluations as they are).
 
         ``seed`` seeds the weights and the training order when the model is first trained: the same
-        seed and settings give bit-identical weights. ``keep_best`` ends with the weights that had
-        the best validation loss. ``eval_every``: steps between validations (default: 20 per run).
+        seed and settings give bit-identical weights. With a validation part: ``keep_best``
+        (default True) ends with the weights that had the best validation loss of the run
+        (``history.weights_step`` says which step's weights the model holds); ``patience`` stops
+        once validation has not improved for that many steps (None, the default: for 3
+        validations and 15 % of the planned run; 0: never), and ``history.stop_detail``
+        says so. Each validation evaluates the same sample of at most 100,000 held-out
+        characters; ``full_validation=True`` evaluates all of them.
+        ``eval_every``: steps between validations (default: 20 per run).
         ``callback(progress)`` is called after every step with a ``Progress``; ``stop_event`` (a
         ``threading.Event``) ends training after the current step when set.
 
@@ -182,16 +216,21 @@ class CharRNN:
             raise RuntimeError("this model is already training (in another thread): stop that run "
                                "first, or train a copy")
         try:
+            check_int("patience", patience, 0, optional=True)
+            if keep_best is None:
+                keep_best = self._fit_defaults.get("keep_best", True)
+            if patience is None:
+                patience = self._fit_defaults.get("patience")
             session, rules = self._prepare(
                 text, steps, epochs, minutes, target_loss, mode=mode, seq_length=seq_length,
                 batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, clip_mode=clip_mode,
                 val_fraction=val_fraction, lower=lower, lr_schedule=lr_schedule, raw_text=raw_text,
-                seed=seed, eval_every=eval_every)
+                seed=seed, eval_every=eval_every, full_validation=full_validation)
             with self._lock:
                 self._timeline.thin(self.snapshots)
             with blas_threads(self.blas_threads):
                 history = run(session, rules, callback=callback, stop_event=stop_event,
-                              eval_every=eval_every, keep_best=keep_best,
+                              eval_every=eval_every, keep_best=bool(keep_best), patience=patience,
                               workers=self._workers())
             self._take_snapshot(self.step)     # the model as the fit leaves it
             return history
@@ -211,7 +250,29 @@ class CharRNN:
         return Workers(self.workers, self.worker_process, self.workers_from_macs,
                        self.thread_workers_from_macs)
 
-    def _prepare(self, text, steps, epochs, minutes, target_loss, *, eval_every, seed, **given):
+    def _first_fit_choice(self, n_chars: int, given: dict, minutes):
+        """(architecture, first-fit defaults of the training settings, (whether the architecture
+        was chosen, whether training settings were)): what is not given (to the constructor, to
+        ``fit`` or by the preset) is chosen from the text."""
+        preset = {k: v for k, v in self._fit_defaults.items() if k in TRAIN_DEFAULTS}
+        mode = given["mode"] or preset.get("mode") or TRAIN_DEFAULTS["mode"]
+        chosen = choose(n_chars, minutes, mode)
+        arch = {k: chosen[k] if getattr(self, k) is None else getattr(self, k)
+                for k in _CHOSEN_KEYS}
+        chose_arch = any(getattr(self, k) is None for k in _CHOSEN_KEYS)
+        if self._preset != AUTO:
+            # A named preset keeps its meaning: what it leaves out is the engine's classic value,
+            # except that a short text is still learned whole.
+            base = {**TRAIN_DEFAULTS, "val_fraction": chosen["val_fraction"], **preset}
+            return arch, base, (chose_arch, False)
+        rule = {k: v for k, v in chosen.items() if k in TRAIN_DEFAULTS}
+        base = {**TRAIN_DEFAULTS, **rule, **preset}     # from_preset("auto", lr=...) too
+        keys = ("optimizer", "lr_schedule", "batch_size", "seq_length", "clip", "clip_mode")
+        chose_settings = any(given[k] is None and k not in preset for k in keys)
+        return arch, base, (chose_arch, chose_settings)
+
+    def _prepare(self, text, steps, epochs, minutes, target_loss, *, eval_every, seed,
+                 full_validation, **given):
         """Check everything, then set up vocabulary, weights and data; nothing changes on error.
         Returns the attached ``TrainingSession`` and the ``StopRules``."""
         if not isinstance(text, str):
@@ -219,13 +280,30 @@ class CharRNN:
         check_stop_rules(steps, epochs, minutes, target_loss)
         check_int("eval_every", eval_every, 1, optional=True)
         check_int("seed", seed, 0, optional=True)
-        settings = resolve(given, self._settings or {**TRAIN_DEFAULTS, **self._fit_defaults})
+        first, notes, whole = self._net is None, [], False
+        if first:
+            arch, previous, chose = self._first_fit_choice(len(text), given, minutes)
+            check_architecture(*arch.values(), self.dtype)
+        else:
+            arch, previous = {k: getattr(self, k) for k in _CHOSEN_KEYS}, self._settings
+        settings = resolve(given, previous)
         mode = settings["mode"]
         if self._settings.get("mode") not in (None, mode):
             raise ValueError(f"this model was trained in {self._settings['mode']} mode; it "
                              f"cannot continue in {mode} mode: train a new model for that")
         text = text if settings["raw_text"] else normalize(text)
         vocab, ids = encode_text(text.lower() if settings["lower"] else text, self.vocab, mode)
+        if first:
+            if (given["val_fraction"] is None and "val_fraction" not in self._fit_defaults
+                    and len(ids) < LEARN_WHOLE_BELOW):
+                notes.append(learn_whole_note(len(ids)))
+                whole = settings["val_fraction"] == 0
+            n_lines = 0
+            if mode == "lines" and "\n" in vocab:
+                n_lines = len(line_spans(ids, vocab.chars.index("\n"))[0])
+            explicit = {k for k, v in given.items() if v is not None}
+            notes.append(fit_to_text(len(ids), n_lines, settings, explicit))
+            notes.insert(0, describe_choice(arch, settings, len(ids), *chose, minutes))
         # The seed is settled first: it also picks the validation lines, which must stay the
         # same when training continues. A continued fit carries on with the model's own seed.
         if self._net is None:
@@ -233,12 +311,16 @@ class CharRNN:
             settings["seed"] = int(np.random.SeedSequence().entropy % 2**63) if drawn else seed
         else:
             settings["seed"] = self._settings["seed"]
-        session = TrainingSession(vocab, ids, settings)
-        rules = StopRules.of_fit(steps, epochs, minutes, target_loss,
-                                 session.batches.batches_per_epoch)
+        session = TrainingSession(vocab, ids, settings,
+                                  None if full_validation else VALIDATION_CHARS)
+        per_epoch = session.batches.batches_per_epoch
+        rules = StopRules.of_fit(steps, epochs, minutes, target_loss, per_epoch,
+                                 default_steps(per_epoch, whole))
 
         # Everything is valid: from here on the model changes.
+        self.fit_notes = [n for n in notes if n]
         if self._net is None:
+            self.cell, self.hidden_size, self.layers, self.dropout = arch.values()
             self._rng = np.random.default_rng(settings["seed"])
             self.vocab = vocab
             self._net = Network(self.cell, len(vocab), self.hidden_size, self.layers, self.dropout,

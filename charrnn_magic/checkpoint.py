@@ -65,6 +65,8 @@ _META_KEY = "charrnn_magic"
 _DIGEST_KEY = "charrnn_magic_sha256"
 _FLOAT_DTYPES = {"float32": "F32", "float64": "F64"}
 _HISTORY = ("step", "loss", "val_step", "val_loss")
+#: What the history says of the last fit beyond its stop reason; each may be absent (older files).
+_HISTORY_EXTRAS = ("stop_detail", "best_step", "best_val_loss", "weights_step")
 
 
 class _Bad(Exception):
@@ -86,7 +88,8 @@ def save_model(model, path, snapshots: bool = False) -> Path:
             "optimizer": {"name": model._optimizer.name, "t": model._optimizer.t},
             "rng": model._rng.bit_generator.state,
             "history": {"interrupted": model.history.interrupted,
-                        "stop_reason": model.history.stop_reason},
+                        "stop_reason": model.history.stop_reason,
+                        **{k: getattr(model.history, k) for k in _HISTORY_EXTRAS}},
         }
         if model._position is not None:
             pos = model._position
@@ -156,6 +159,9 @@ def load_model(cls, path):
     h.val_step = [int(x) for x in tensors["history/val_step"]]
     h.loss, h.val_loss = tensors["history/loss"].tolist(), tensors["history/val_loss"].tolist()
     h.interrupted, h.stop_reason = meta["history"]["interrupted"], meta["history"]["stop_reason"]
+    for key in _HISTORY_EXTRAS:                  # absent from files of before keep_best's default
+        if key in meta["history"]:
+            setattr(h, key, meta["history"][key])
     if snapshots is not None:
         model._timeline = snapshots
     return model
@@ -291,10 +297,16 @@ def _check_meta_text(text) -> dict:
     _whole(rng, "rng.uinteger", "uinteger", 0, 2**32 - 1)
 
     history = _object(meta, "history")
-    _keys(history, "history", ("interrupted", "stop_reason"))
+    _keys(history, "history", ("interrupted", "stop_reason"), _HISTORY_EXTRAS)
     _flag(history, "history.interrupted", "interrupted")
-    if not isinstance(history["stop_reason"], str):
-        raise _Bad(f"history.stop_reason={history['stop_reason']!r} is not a text")
+    for key in ("stop_reason", "stop_detail"):
+        if key in history and not isinstance(history[key], str):
+            raise _Bad(f"history.{key}={_short(history[key])} is not a text")
+    for key in ("best_step", "weights_step"):
+        if history.get(key) is not None:
+            _whole(history, f"history.{key}", key, 0, meta["step"])
+    if history.get("best_val_loss") is not None:
+        _number(history, "history.best_val_loss", "best_val_loss", 0, math.inf)
 
     if "position" in meta:
         position = _object(meta, "position")

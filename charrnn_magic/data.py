@@ -16,24 +16,17 @@ import warnings
 
 import numpy as np
 
+from .vocab import Vocab, describe_chars
+
 #: Lines mode trains on at most this many characters of each line; the rest of a longer line
 #: is left out (with a ``LongLinesCut`` warning), and the model is not taught to end a line
 #: where it was cut. Evaluation reads whole lines.
 MAX_LINE = 1000
 
 
-#: Training validates on at most this many characters: the start of the held-out tail (stream
-#: mode), or the first held-out lines that hold that many, each cut to ``MAX_LINE`` (lines
-#: mode). The held-out part of a big text (100 MB of a 1 GB file) would otherwise take longer
-#: to validate than the whole run to train. ``CharRNN.evaluate`` reads all of its text.
-VAL_MAX_CHARS = 1 << 17
-
-
 class LongLinesCut(UserWarning):
     """Lines mode cut lines longer than ``MAX_LINE`` characters for training."""
 
-
-from .vocab import Vocab, describe_chars
 
 #: The data modes, each with what it means (``fit(mode=...)``; the magics' ``--mode`` help).
 MODES = {"stream": "one long text (the default)",
@@ -91,13 +84,11 @@ def line_spans(ids: np.ndarray, newline_id: int):
     return starts[keep], ends[keep] - starts[keep]
 
 
-def validation_lines(starts, lengths, max_line: int = MAX_LINE, budget: int = VAL_MAX_CHARS):
-    """(starts, lengths, whole) of the validation lines a training run reads: lines up to
-    ``budget`` characters in all (at least one), each cut to ``max_line`` as training cuts
-    them (``whole`` False for a cut line: its closing newline is not a target). A validation
-    then costs the same for any text and any line length."""
-    keep = max(1, int(np.searchsorted(np.cumsum(np.minimum(lengths, max_line)), budget)))
-    starts, lengths = starts[:keep], lengths[:keep]
+def validation_lines(starts, lengths, max_line: int = MAX_LINE):
+    """(starts, lengths, whole) of the validation lines a training run reads, each cut to
+    ``max_line`` as training cuts them (``whole`` False for a cut line: its closing newline is
+    not a target), so no line costs more to validate than to train on. How many of them each
+    validation reads is ``train.ValidationSample``'s to bound."""
     return starts, np.minimum(lengths, max_line), lengths <= max_line
 
 

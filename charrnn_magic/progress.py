@@ -12,7 +12,16 @@ Every reporter ends with :meth:`Reporter.finish`, which prints a one-line summar
 
     charrnn: 1,000 steps in 12.4 s (8,050 chars/s): loss 1.623, val 1.710
 
-or, after an interrupt::
+with what ended the run and which weights the model keeps::
+
+    charrnn: 2,950 steps in 3 min 00 s (24,100 chars/s) (no improvement for 800 steps: kept step
+    2,150, val 1.41): loss 1.301, val 1.410
+
+When validation has risen clearly above its best, the status and the summary say so
+("over-fitting: val 2.31 is 0.41 above its best (1.90 at step 220); the model keeps the best
+weights").
+
+Or, after an interrupt::
 
     charrnn: stopped at step 340 of 1,000 after 4.1 s; the model keeps what it learned (loss 2.104, val 2.190)
 
@@ -29,7 +38,13 @@ from __future__ import annotations
 import sys
 import time
 
-__all__ = ["make_reporter", "Reporter", "TextReporter", "QuietReporter", "format_duration"]
+__all__ = ["make_reporter", "Reporter", "TextReporter", "QuietReporter", "format_duration",
+           "overfitting"]
+
+#: Validation is "clearly" above its best when it is this many nats per character higher ...
+OVERFIT_MARGIN = 0.05
+#: ... and this share of the best higher.
+OVERFIT_SHARE = 0.02
 
 
 def make_reporter(model, *, name: str = "model", quiet: bool = False,
@@ -59,6 +74,23 @@ def status_parts(p) -> list[str]:
         parts.append(f"val {p.val_loss:.3f}")
     parts.append(f"{p.chars_per_sec:,.0f} chars/s")
     return parts
+
+
+def overfitting(val_loss, best_val_loss, best_step, keep_best=True, loss=None) -> str | None:
+    """``over-fitting: val 2.31 is 0.41 above its best (1.90 at step 220); the model keeps the
+    best weights``, when validation has risen clearly above its best while the training loss
+    (``loss``, when given) is below that best; else None (early noise is not over-fitting)."""
+    if val_loss is None or best_val_loss is None or best_step is None:
+        return None
+    if loss is not None and loss >= best_val_loss:
+        return None
+    gap = val_loss - best_val_loss
+    if gap < max(OVERFIT_MARGIN, OVERFIT_SHARE * best_val_loss):
+        return None
+    keeps = ("the model keeps the best weights" if keep_best else
+             "keep_best is off: the model ends with the last weights")
+    return (f"over-fitting: val {val_loss:.2f} is {gap:.2f} above its best "
+            f"({best_val_loss:.2f} at step {best_step:,}); {keeps}")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -118,10 +150,19 @@ class Reporter:
         self.header = header
 
     def show(self) -> None:
-        """Put the display up (once): the header line, or the widgets."""
+        """Put the display up (once): the header line, or the widgets. A callable header is
+        called now; the header is followed by what the model chose by itself (``fit_notes``)."""
         if not self.shown:
             self.shown = True
+            if callable(self.header):
+                self.header = self.header()
+            notes = list(getattr(self.model, "fit_notes", None) or [])
+            if notes:
+                self.header = "\n".join([self.header, *notes] if self.header else notes)
             self.open()
+
+    def validating(self) -> None:
+        """Called by the training loop before each validation (subclasses: show it)."""
 
     def open(self) -> None:
         """Subclasses: draw the display for the first time."""
@@ -132,10 +173,10 @@ class Reporter:
     def __call__(self, progress) -> None:
         if self._started is None:
             self._started = time.perf_counter() - progress.elapsed
+        self.last = progress           # first: a header made at show() may read it
         self.show()
         if self.first_loss is None:
             self.first_loss = progress.loss
-        self.last = progress
         if self._preview_due(progress):
             self._add_preview(progress.step, self._make_preview(progress.step))
         now = time.perf_counter()
@@ -177,7 +218,10 @@ class Reporter:
         parts = status_parts(progress)
         if progress.eta is not None:
             parts.append(f"ETA {format_duration(progress.eta)}")
-        return " · ".join(parts)
+        warning = overfitting(progress.val_loss, getattr(progress, "best_val_loss", None),
+                              getattr(progress, "best_step", None),
+                              getattr(progress, "keep_best", True), progress.loss)
+        return " · ".join(parts + ([warning] if warning else []))
 
     def summary(self, history=None) -> str:
         """The one line that stays after training."""
@@ -200,10 +244,17 @@ class Reporter:
             return (f"{self.name}: stopped at step {run_step:,}{of} after {took}; the model keeps "
                     f"what it learned ({losses}{also})")
         reason = getattr(history, "stop_reason", "") if history is not None else ""
-        why = {"target_loss": " (target loss reached)", "minutes": " (time budget used)"}.get(
+        why = {"target_loss": "target loss reached", "minutes": "time budget used"}.get(
             reason, "")
+        detail = getattr(history, "stop_detail", "") if history is not None else ""
+        why = "; ".join(w for w in (why, detail) if w)
+        why = f" ({why})" if why else ""
         rate = f" ({p.chars_per_sec:,.0f} chars/s)" if p else ""
-        return f"{self.name}: {run_step:,} steps in {took}{rate}{why}: {losses}{also}"
+        line = f"{self.name}: {run_step:,} steps in {took}{rate}{why}: {losses}{also}"
+        warning = p and overfitting(p.val_loss, getattr(p, "best_val_loss", None),
+                                    getattr(p, "best_step", None), getattr(p, "keep_best", True),
+                                    p.loss)
+        return f"{line}; {warning}" if warning else line
 
     # -- previews -----------------------------------------------------------------------------
     def _preview_due(self, p) -> bool:

@@ -20,15 +20,27 @@ from .train import LR_SCHEDULES
 #: Constructor settings: the architecture, fixed once a model exists.
 ARCH_KEYS = ("cell", "hidden_size", "layers", "dropout", "dtype")
 
-#: Training settings, and what ``None`` means for each on a model's first fit.
+#: Training settings, and what ``None`` means for each when nothing else decides it: on a first
+#: fit the rule of ``defaults.choose`` (from the size of the text) decides all but ``mode`` and
+#: ``lower``; these are the seeds' classic values.
 TRAIN_DEFAULTS = {
     "mode": "stream", "seq_length": 25, "batch_size": None, "optimizer": "adagrad", "lr": None,
     "clip": 5.0, "clip_mode": "value", "val_fraction": 0.1, "lower": False,
     "lr_schedule": "constant", "raw_text": False,
 }
 
-#: Named starting points: architecture and training settings together.
+#: The name of "no preset": everything not given is chosen from the text (``defaults.py``).
+AUTO = "auto"
+
+#: Named starting points: architecture and training settings together (``keep_best`` and
+#: ``patience`` too, where a preset differs from the defaults of ``fit``).
 PRESETS = {
+    AUTO: {},                           # nothing fixed: all chosen from the text (the default)
+    # The seeds' min-char-rnn: its results stay the same bit for bit (tests/test_engine.py).
+    "classic": dict(cell="rnn", hidden_size=100, layers=1, dropout=0.0,
+                    seq_length=25, batch_size=1, optimizer="adagrad", lr=0.1, clip=5.0,
+                    clip_mode="value", lr_schedule="constant", val_fraction=0.1,
+                    keep_best=False, patience=0),
     "tiny": dict(cell="rnn", hidden_size=64, layers=1, dropout=0.0,
                  seq_length=25, batch_size=16, optimizer="adagrad", lr=0.1),
     # GRUs learned several times faster than LSTMs of the same size here, and cost 3/4 as much

@@ -22,13 +22,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import (VAL_MAX_CHARS, LineBatches, StreamBatches, line_spans, split_lines,
+from .data import (LineBatches, StreamBatches, line_spans, split_lines,
                    split_stream, validation_lines)
 from .optim import clip_, whole_range
 
 #: The learning-rate schedules, each with what it means (see ``cosine_factor``).
 LR_SCHEDULES = {"constant": "keep the rate (the default)",
                 "cosine": "lower the rate along half a cosine to 2% of lr by the end of the run"}
+
+
+#: Most held-out characters one validation evaluates (``fit(full_validation=True)``: all).
+VALIDATION_CHARS = 100_000
+#: Streams a stream-mode validation sample is cut into, each from a fresh state.
+VALIDATION_STREAMS = 64
 
 
 class TrainingDiverged(ValueError):
@@ -50,11 +56,22 @@ class Progress:
     elapsed: float              # seconds in this fit call
     eta: float | None           # seconds left, when known
     fraction: float | None      # share of this fit call done, when known
+    best_val_loss: float | None = None  # best validation loss of this fit call
+    best_step: int | None = None        # the step that had it
+    keep_best: bool = False             # whether the run ends with the best weights
 
 
 @dataclass
 class History:
-    """Losses over all fit calls: ``loss`` (smoothed, every step) and ``val_loss`` (each validation)."""
+    """Losses over all fit calls: ``loss`` (smoothed, every step) and ``val_loss`` (each validation).
+
+    Of the last fit call: ``stop_reason`` (``"steps"``, ``"minutes"``, ``"target_loss"``,
+    ``"no_improvement"``, ``"interrupted"``, ``"stopped"``, ``"error"``) and ``stop_detail``, the
+    same in words when there is more to say (``"no improvement for 800 steps: kept step 2,400,
+    val 1.41"``); ``best_step`` / ``best_val_loss``, the best validation of the run; and
+    ``weights_step``, the step whose weights the model holds (the best one when ``keep_best``
+    restored it, else the last step).
+    """
 
     step: list = field(default_factory=list)
     loss: list = field(default_factory=list)
@@ -62,6 +79,10 @@ class History:
     val_loss: list = field(default_factory=list)
     interrupted: bool = False
     stop_reason: str = ""
+    stop_detail: str = ""
+    best_step: int | None = None
+    best_val_loss: float | None = None
+    weights_step: int | None = None
 
     @property
     def last_loss(self):
@@ -82,11 +103,12 @@ class StopRules:
     target_loss: float | None = None
 
     @classmethod
-    def of_fit(cls, steps, epochs, minutes, target_loss, batches_per_epoch: int) -> "StopRules":
+    def of_fit(cls, steps, epochs, minutes, target_loss, batches_per_epoch: int,
+               default_steps: int = 1000) -> "StopRules":
         """The rules of ``fit``'s arguments (checked already): ``epochs`` become steps (the fewer
-        of the two when both are given); none at all means 1000 steps."""
+        of the two when both are given); none at all means ``default_steps``."""
         if steps is None and epochs is None and minutes is None and target_loss is None:
-            steps = 1000
+            steps = default_steps
         if epochs is not None:
             steps = min(steps or math.inf, max(1, round(epochs * batches_per_epoch)))
         return cls(steps=steps, minutes=minutes, target_loss=target_loss)
@@ -125,9 +147,10 @@ class TrainingSession:
     """One fit call: its data, what it trains, and where in the data training reads next.
 
     It is made in two steps, so that a mistake changes nothing. ``TrainingSession(vocab, ids,
-    settings)`` cuts the text into batches and a validation part, raising ValueError for what
-    does not fit (in stream mode it settles ``settings["seq_length"]``). ``attach`` then hands
-    over what training changes: the network, its optimiser, the random generator (dropout masks,
+    settings)`` cuts the text into batches and a validation part (of which each validation
+    evaluates a fixed sample of at most ``validation_chars`` characters; None: all of it),
+    raising ValueError for what does not fit (in stream mode it settles
+    ``settings["seq_length"]``). ``attach`` then hands over what training changes: the network, its optimiser, the random generator (dropout masks,
     the order of the lines), the lock held while the weights change, the history, the step count
     and the read position.
 
@@ -137,13 +160,13 @@ class TrainingSession:
     (lines mode).
     """
 
-    def __init__(self, vocab, ids, settings: dict):
+    def __init__(self, vocab, ids, settings: dict,
+                 validation_chars: int | None = VALIDATION_CHARS):
         self.settings, self.mode = settings, settings["mode"]
         self.newline = vocab.chars.index("\n") if "\n" in vocab else None
         self.val_spans = None
         if self.mode == "stream":
             train, val = split_stream(ids, settings["val_fraction"])
-            val = val[:VAL_MAX_CHARS]             # validation time bounded, whatever the text
             self.val_ids = val if len(val) >= 2 else None
             self.batches = StreamBatches(train, settings["batch_size"], settings["seq_length"])
             settings["seq_length"] = self.batches.seq_length
@@ -154,12 +177,18 @@ class TrainingSession:
             self.val_ids = ids if len(vs) else None
             self.val_spans = validation_lines(vs, vl)
             self.batches = LineBatches(ids, ts, tl, settings["batch_size"], self.newline)
+        #: What validation evaluates: all of the held-out part, or a fixed sample of it.
+        self.validation = None
+        if self.val_ids is not None:
+            self.validation = ValidationSample(self.val_ids, self.mode, self.newline,
+                                               self.val_spans, validation_chars)
         # Over the ids' bytes in place: a copy of a 1 GB text's ids took 15 s here, this 1 s.
         digest = hashlib.sha1(memoryview(np.ascontiguousarray(ids))).hexdigest()[:16]
         self.key = (f"{self.mode}:{settings['batch_size']}:{settings['seq_length']}:"
                     f"{settings['val_fraction']}:{digest}")
         self.net = self.optimizer = self.rng = self.lock = self.history = self.position = None
         self.step, self.on_step = 0, None
+        self.continued = False      # whether the read position (same text, settings) was kept
 
     def attach(self, *, net, optimizer, rng, lock, history, step: int, position, on_step=None):
         """Hand over what training changes; ``on_step(step)`` is called after every step with
@@ -168,7 +197,8 @@ class TrainingSession:
         self.net, self.optimizer, self.rng, self.lock = net, optimizer, rng, lock
         self.history = history
         self.step, self.on_step = step, on_step
-        if position is None or position["key"] != self.key:
+        self.continued = position is not None and position["key"] == self.key
+        if not self.continued:
             position = {"key": self.key, "epoch": 0, "index": None, "state": None, "order": None}
         self.position = position
         return position
@@ -198,10 +228,44 @@ class TrainingSession:
         if self.on_step is not None:
             self.on_step(self.step)
 
-    def validation_loss(self):
-        if self.val_ids is None:
+    def validation_loss(self, stop=None):
+        """Mean loss of the validation sample, or None without a validation part. ``stop()`` is
+        asked between chunks; when it says True, KeyboardInterrupt is raised."""
+        if self.validation is None:
             return None
-        return float(mean_loss(self.net, self.val_ids, self.mode, self.newline, self.val_spans))
+        return float(self.validation.loss(self.net, stop))
+
+
+class ValidationSample:
+    """The part of the hold-out that every validation of a run evaluates, the same each time.
+
+    A hold-out up to ``limit`` characters (None: no limit) is evaluated whole. A bigger one is
+    sampled: in stream mode, ``VALIDATION_STREAMS`` evenly spaced windows holding ``limit``
+    characters in all; in lines mode, evenly spaced lines up to ``limit`` characters.
+    """
+
+    def __init__(self, ids, mode, newline, spans, limit=VALIDATION_CHARS):
+        self.mode, self.newline, self.ids, self.spans = mode, newline, ids, spans
+        self.windows = None
+        if mode == "stream" and limit is not None and len(ids) > limit:
+            length = max(2, limit // VALIDATION_STREAMS)
+            starts = np.linspace(0, len(ids) - length, VALIDATION_STREAMS).astype(np.int64)
+            self.windows = np.stack([ids[s : s + length] for s in starts])      # (S, length)
+        elif mode == "lines" and limit is not None and spans[1].sum() + len(spans[1]) > limit:
+            starts, lengths = spans[:2]
+            per_line = (lengths.sum() + len(lengths)) / len(lengths)
+            keep = max(1, int(limit / per_line))
+            pick = np.unique(np.linspace(0, len(starts) - 1, keep).astype(np.int64))
+            self.spans = tuple(a[pick] for a in spans)          # (starts, lengths[, whole])
+        self.chars = (self.windows.size if self.windows is not None else
+                      len(ids) if mode == "stream" else int(self.spans[1].sum()))
+
+    def loss(self, net, stop=None) -> float:
+        if self.windows is None:
+            return mean_loss(net, self.ids, self.mode, self.newline, self.spans, stop)
+        X = np.ascontiguousarray(self.windows[:, :-1].T)
+        Y = np.ascontiguousarray(self.windows[:, 1:].T)
+        return _streams_loss(net, X, Y, None, stop) / X.size
 
 
 class SmoothedLoss:
@@ -315,12 +379,27 @@ def where_training_runs(workers: int, worker_process: bool) -> str:
     return f"2 workers: this process and {second} (CharRNN.workers = 1 to use one core)"
 
 
+#: Automatic patience: validation must have failed to improve this many times in a row ...
+#: (replayed on 26 measured validation curves: 3 never stopped before a later, better minimum,
+#: 2 did once, 1 seven times; 3 still stopped the over-fitting runs after ~46 % of their run)
+PATIENCE_VALIDATIONS = 3
+#: ... and for this share of the planned run (steps or minutes), whichever is longer.
+PATIENCE_SHARE = 0.15
+#: Validation is kept to about this share of a run's time (longer validations are spaced out).
+VALIDATION_TIME_SHARE = 0.1
+
+
 def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_event=None,
-        eval_every=None, keep_best=False, workers: "Workers | None" = None) -> History:
+        eval_every=None, keep_best=False, patience=0, workers: "Workers | None" = None) -> History:
     """Train ``session`` (attached: see ``TrainingSession.attach``) until a stop rule fires.
 
+    ``keep_best``: end with the weights that had the best validation loss of this run.
+    ``patience``: stop once validation has not improved for this many steps (0: never; None:
+    automatic, once it has not improved for ``PATIENCE_VALIDATIONS`` validations and for
+    ``PATIENCE_SHARE`` of the planned run). Both need a validation part.
     ``workers`` decides how many workers share each batch (see ``Workers``; None: one); with two,
     each batch is computed as two halves in parallel (``HalvesInParallel``).
+    If ``callback`` has a ``validating()`` method, it is called before each validation.
     """
     net, opt, history, lock = session.net, session.optimizer, session.history, session.lock
     settings = session.settings
@@ -333,26 +412,67 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     run_steps = rules.steps
     budget = rules.minutes * 60.0 if rules.minutes else None
     if eval_every is None and run_steps:
-        eval_every = max(1, run_steps // 20)
+        eval_every = _eval_every(session, run_steps)
     eval_seconds = None if eval_every else (budget / 20 if budget else 10.0)
 
     base_lr = opt.lr
     smooth = SmoothedLoss()
-    best_val, best_weights = math.inf, None
+    best_val, best_weights, best_step, best_time, since_best = math.inf, None, None, 0.0, 0
     val_loss = history.last_val_loss
-    run_step, chars = 0, 0
+    run_step, chars, val_seconds, val_last_took = 0, 0, 0.0, 0.0
     start = last_eval = time.perf_counter()
-    history.interrupted, reason = False, ""
+    history.interrupted, reason, detail = False, "", ""
+    history.best_step = history.best_val_loss = None
+    if (session.continued and history.val_step and history.val_step[-1] == session.step
+            and session.validation is not None):
+        # Continuing on the same text: the weights it starts from are the ones to beat, so a
+        # continued run never ends worse than it began.
+        best_val, best_step = history.val_loss[-1], session.step
+        best_time = time.perf_counter()
+        best_weights = net.flat.copy() if keep_best else None
+        history.best_step, history.best_val_loss = best_step, best_val
+    notify = getattr(callback, "validating", None)
+    cut_short = False
 
-    def validate():
-        nonlocal val_loss, best_val, best_weights
-        val_loss = session.validation_loss()
-        if val_loss is not None:
-            history.val_step.append(session.step)
-            history.val_loss.append(val_loss)
-            if keep_best and val_loss < best_val:
-                best_val, best_weights = val_loss, net.flat.copy()
-        return val_loss is not None
+    def validate(stop=None):
+        nonlocal val_loss, best_val, best_weights, best_step, best_time, since_best
+        nonlocal val_seconds, val_last_took, cut_short
+        if session.validation is None:
+            return False
+        if notify is not None:
+            notify()
+        began = time.perf_counter()
+        try:
+            val_loss = session.validation_loss(stop)
+        except KeyboardInterrupt:
+            cut_short = True                  # Ctrl-C while validating: no second try at the end
+            raise
+        finally:
+            val_last_took = time.perf_counter() - began
+            val_seconds += val_last_took
+        history.val_step.append(session.step)
+        history.val_loss.append(val_loss)
+        if val_loss < best_val:
+            best_val, best_step, best_time, since_best = val_loss, session.step, began, 0
+            history.best_step, history.best_val_loss = best_step, best_val
+            if keep_best:
+                best_weights = net.flat.copy()
+        else:
+            since_best += 1
+        return True
+
+    def no_improvement(now) -> bool:
+        """Whether validation has not helped for long enough to stop (see ``patience``)."""
+        if best_step is None or since_best == 0:
+            return False
+        waited = session.step - best_step
+        if patience:
+            return waited >= patience
+        if patience is not None or since_best < PATIENCE_VALIDATIONS:
+            return False
+        if run_steps and waited < PATIENCE_SHARE * run_steps:
+            return False
+        return not (budget and now - best_time < PATIENCE_SHARE * budget)
 
     parallel = HalvesInParallel(net, worker_process) if n_workers == 2 else None
     batch_loss = parallel.loss if parallel else net.loss
@@ -393,17 +513,23 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
                 history.loss.append(loss)
 
                 now = time.perf_counter()
-                elapsed = now - start
                 due = (eval_every and run_step % eval_every == 0) or (
-                    eval_seconds is not None and now - last_eval >= eval_seconds)
-                validated = bool(due) and validate()
+                    eval_seconds is not None and now - last_eval >= max(
+                        eval_seconds, val_last_took / VALIDATION_TIME_SHARE))
+                validated = bool(due) and validate(interrupted.is_set)
                 if due:
-                    last_eval = time.perf_counter()
+                    last_eval = now = time.perf_counter()
+                elapsed = now - start
                 if callback is not None:
                     callback(_progress(session.step, run_step, run_steps, budget, batches_per_epoch,
-                                       loss, val_loss, validated, chars, elapsed))
+                                       loss, val_loss, validated, chars, elapsed - val_seconds,
+                                       elapsed, best_val, best_step, keep_best))
                 if rules.target_loss is not None and loss <= rules.target_loss:
                     reason = "target_loss"
+                    break
+                if validated and no_improvement(now):
+                    reason = "no_improvement"
+                    detail = f"no improvement for {session.step - best_step:,} steps"
                     break
     except KeyboardInterrupt:
         reason = "interrupted"
@@ -411,10 +537,12 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     finally:
         history.stop_reason = reason or "error"
         opt.lr = base_lr                      # a schedule changes the rate only within a run
+        history.weights_step = session.step
         if parallel:
             parallel.close()
 
-    if run_step and (not history.val_step or history.val_step[-1] != session.step):
+    validated_last = bool(history.val_step) and history.val_step[-1] == session.step
+    if run_step and not validated_last and session.validation is not None and not cut_short:
         try:
             validate()
         except KeyboardInterrupt:             # a second Ctrl-C: skip the last validation only
@@ -424,9 +552,32 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
             net.flat[:] = best_weights
         history.val_step.append(session.step)
         history.val_loss.append(best_val)
+        history.weights_step = best_step
+        kept = f"kept step {best_step:,}, val {best_val:.2f}"
+        detail = f"{detail}: {kept}" if detail else f"best weights {kept}"
+    elif detail:
+        detail += f": stopped at step {session.step:,} (the best was step {best_step:,}, " \
+                  f"val {best_val:.2f})"
+    history.stop_detail = detail
     if stop_event is not None and reason == "stopped":
         history.interrupted = True
     return history
+
+
+#: A validated character costs about this share of a trained one (forward only, no gradients).
+VALIDATION_COST = 1 / 3
+
+
+def _eval_every(session, run_steps: int) -> int:
+    """Steps between validations of a run of known length: 20 per run, fewer when validating
+    that often would take more than ``VALIDATION_TIME_SHARE`` of the run (a big validation
+    sample and short steps). Decided from sizes alone, so a run stays reproducible."""
+    every = max(1, run_steps // 20)
+    if session.validation is None:
+        return every
+    trained = run_steps * session.batches.batch_size * session.batches.seq_length
+    most = VALIDATION_TIME_SHARE * trained / (session.validation.chars * VALIDATION_COST)
+    return max(every, math.ceil(run_steps / max(1.0, most)))
 
 
 def cosine_factor(fraction: float, floor: float = 0.02) -> float:
@@ -449,8 +600,8 @@ def _diverged(session, what: str) -> TrainingDiverged:
 
 
 def _progress(step, run_step, run_steps, budget, batches_per_epoch, loss, val_loss, validated,
-              chars, elapsed) -> Progress:
-    rate = chars / elapsed if elapsed > 0 else 0.0
+              chars, training_seconds, elapsed, best_val, best_step, keep_best) -> Progress:
+    rate = chars / training_seconds if training_seconds > 0 else 0.0
     fraction = eta = None
     if run_steps:
         fraction = run_step / run_steps
@@ -462,17 +613,20 @@ def _progress(step, run_step, run_steps, budget, batches_per_epoch, loss, val_lo
     return Progress(step=step, run_step=run_step, run_steps=run_steps,
                     epoch=run_step / batches_per_epoch, loss=loss, val_loss=val_loss,
                     validated=validated, chars_per_sec=rate, elapsed=elapsed, eta=eta,
-                    fraction=fraction)
+                    fraction=fraction, best_val_loss=best_val if best_step is not None else None,
+                    best_step=best_step, keep_best=keep_best)
 
 
-def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_spans=None) -> float:
+def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_spans=None,
+              stop=None) -> float:
     """Mean nats per predicted character of ``ids`` under ``net``, without dropout or gradients.
 
     Stream mode: the text is cut into up to 64 streams evaluated side by side (each from a fresh
     state, padded with a mask so that every character after the first of each stream counts).
     Lines mode: each line from a fresh state, with its closing newline; ``line_spans`` is
     (starts, lengths) or (starts, lengths, whole), whole False for a line cut short, whose
-    closing newline does not count.
+    closing newline does not count. The work is done in chunks; ``stop()``, when given, is asked
+    between them and True raises KeyboardInterrupt.
     """
     if mode == "lines":
         starts, lengths, *whole = line_spans
@@ -483,6 +637,7 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
                                          whole[group])                                   # (T, b)
             state = net.initial_state(X.shape[1])
             for p in range(0, len(X), 256):            # a long line: window by window, as streams
+                _check_stop(stop)
                 loss, state = net.loss(X[p : p + 256], Y[p : p + 256], mask[p : p + 256], state,
                                        grads=False)
                 total += loss
@@ -494,6 +649,7 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
     state = net.initial_state(S)
     total = 0.0
     for p in range(0, L, 256):
+        _check_stop(stop)
         # Window p of every stream, gathered from ids: no copy of the whole text.
         at = np.arange(p, min(p + 256, L))[:, None] + (np.arange(S) * L)[None, :]   # (w,S)
         mask = at < n                                                               # (w,S)
@@ -502,6 +658,25 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
         loss, state = net.loss(X, Y, mask, state, grads=False)
         total += loss
     return total / n
+
+
+def _streams_loss(net, X, Y, mask, stop=None, chunk=256) -> float:
+    """Summed loss of the (time, stream) arrays ``X``/``Y``, each stream from a fresh state,
+    ``chunk`` time steps at a time."""
+    state = net.initial_state(X.shape[1])
+    total = 0.0
+    for p in range(0, X.shape[0], chunk):
+        _check_stop(stop)
+        loss, state = net.loss(np.ascontiguousarray(X[p : p + chunk]),
+                               np.ascontiguousarray(Y[p : p + chunk]),
+                               None if mask is None else mask[p : p + chunk], state, grads=False)
+        total += loss
+    return total
+
+
+def _check_stop(stop):
+    if stop is not None and stop():
+        raise KeyboardInterrupt
 
 
 def _line_groups(lengths, most: int = 256, budget: int = 1 << 16):

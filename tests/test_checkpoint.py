@@ -28,7 +28,8 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions an
 
 def tiny(mode="stream", steps=3):
     model = CharRNN(cell="gru", hidden_size=4, layers=2)
-    model.fit(TEXT, steps=steps, mode=mode, batch_size=2, seq_length=5, seed=1)
+    # Adagrad, as before the chosen defaults: the bad-field cases below name it.
+    model.fit(TEXT, steps=steps, mode=mode, batch_size=2, seq_length=5, seed=1, optimizer="adagrad")
     return model
 
 

@@ -70,19 +70,19 @@ def test_normalize_makes_every_line_end_a_newline_and_drops_a_leading_bom():
 
 def test_fit_evaluate_and_prime_normalise_text_from_python():
     windows = "\ufeff" + NAMES.replace("\n", "\r\n")
-    model = CharRNN(hidden_size=8)
+    model = CharRNN(cell="rnn", hidden_size=8, layers=1)
     model.fit(windows, steps=3, mode="lines", batch_size=4, seed=1)
     assert "\r" not in model.vocab and "\ufeff" not in model.vocab
     assert all("\r" not in name for name in model.sample(20, count=10, seed=1))
     assert model.evaluate("anna\r\nbob\r") > 0          # '\r' was outside the vocabulary
     assert isinstance(model.sample(10, prime="anna\r\n", seed=1), str)
-    old_mac = CharRNN(hidden_size=8)
+    old_mac = CharRNN(cell="rnn", hidden_size=8, layers=1)
     old_mac.fit(NAMES.replace("\n", "\r"), steps=2, mode="lines", batch_size=4, seed=1)
     assert old_mac.vocab == model.vocab                 # lone '\r' lines are lines too
 
 
 def test_raw_text_keeps_the_text_as_given(ip, tmp_path):
-    raw = CharRNN(hidden_size=8)
+    raw = CharRNN(cell="rnn", hidden_size=8, layers=1)
     raw.fit(NAMES.replace("\n", "\r\n"), steps=2, mode="lines", batch_size=4, seed=1, raw_text=True)
     assert "\r" in raw.vocab and raw.config()["raw_text"] is True
     path = tmp_path / "names.txt"
@@ -116,7 +116,7 @@ def test_a_lone_surrogate_is_refused_with_its_position(names_model, ip):
     with pytest.raises(ValueError, match=r"lone surrogate U\+D800 at position 2\b"):
         Vocab.from_text("ab\ud800cd")
     with pytest.raises(ValueError, match="position 2"):
-        CharRNN(hidden_size=8).fit("ab\ud800cd" * 20, steps=1)
+        CharRNN(cell="rnn", hidden_size=8, layers=1).fit("ab\ud800cd" * 20, steps=1)
     with pytest.raises(ValueError, match="prime has a lone surrogate"):
         names_model.sample(5, prime="an\udc00")
     with pytest.raises(ValueError, match="position 1"):
@@ -290,7 +290,7 @@ def long_line_text():
 
 
 def test_one_long_line_trains_in_bounded_memory():
-    model = CharRNN(hidden_size=8)
+    model = CharRNN(cell="rnn", hidden_size=8, layers=1)
     with pytest.warns(LongLinesCut, match=r"1 line\(s\) longer than 1,000 characters \(the "
                                           r"longest 200,000\)"):
         _, peak = peak_bytes(model.fit, long_line_text(), steps=1, mode="lines", batch_size=21,
@@ -367,15 +367,16 @@ def test_evaluating_a_big_stream_text_gathers_one_window_at_a_time(stream_model)
 
 
 def test_stream_validation_reads_a_bounded_part_of_a_big_text():
-    from charrnn_magic.data import VAL_MAX_CHARS
+    from charrnn_magic.train import VALIDATION_CHARS
 
-    model = CharRNN(hidden_size=4)
+    model = CharRNN(cell="rnn", hidden_size=4, layers=1)
     text = (NAMES.replace("\n", " ") * 4_000)[:1_500_000]
     session, _ = model._prepare(text, 1, None, None, None, eval_every=None, seed=1, mode=None,
                              seq_length=None, batch_size=None, optimizer=None, lr=None,
                              clip=None, clip_mode=None, val_fraction=0.5, lower=None,
-                             lr_schedule=None, raw_text=None)
-    assert len(session.val_ids) == VAL_MAX_CHARS < 750_000
+                             lr_schedule=None, raw_text=None, full_validation=False)
+    assert len(session.val_ids) == len(text) // 2 > VALIDATION_CHARS   # all held out ...
+    assert session.validation.chars <= VALIDATION_CHARS   # ... and a bounded sample validates
 
 
 def test_ascii_chunks_still_name_unknown_characters():
@@ -385,31 +386,24 @@ def test_ascii_chunks_still_name_unknown_characters():
         vocab.encode("abd")
 
 
-@FEW
-@given(st.text(alphabet="ab\n", max_size=40), st.integers(0, 10))
-def test_counting_lines_without_splitting_the_text(text, most):
-    from charrnn_magic.defaults import _count_lines
-
-    lines = sum(1 for line in text.split("\n") if line)
-    counted = _count_lines(text, most)
-    assert counted == lines if lines <= most + 1 else counted == most + 1
-
-
 def test_lines_validation_is_cut_and_bounded_like_training():
-    from charrnn_magic.data import VAL_MAX_CHARS
+    from charrnn_magic.train import VALIDATION_CHARS
 
-    model = CharRNN(hidden_size=4)
+    model = CharRNN(cell="rnn", hidden_size=4, layers=1)
     lines = ["ab" * 100_000] + ["anna", "bob"] * 40_000
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LongLinesCut)
         session, _ = model._prepare("\n".join(lines) + "\n", 1, None, None, None, eval_every=None,
                                  seed=1, mode="lines", seq_length=None, batch_size=None,
                                  optimizer=None, lr=None, clip=None, clip_mode=None,
-                                 val_fraction=0.5, lower=None, lr_schedule=None, raw_text=None)
+                                 val_fraction=0.5, lower=None, lr_schedule=None, raw_text=None, full_validation=False)
     starts, lengths, whole = session.val_spans
-    assert lengths.max() <= MAX_LINE and lengths.sum() <= VAL_MAX_CHARS < 100_000 * 0.5 * 3.5
+    assert lengths.max() <= MAX_LINE
     assert whole.sum() == len(whole) - 1               # with seed 1, the long line is held out
     assert lengths[~whole].tolist() == [MAX_LINE]
+    sample = session.validation                        # what each validation reads: bounded
+    assert sample.chars <= VALIDATION_CHARS < lengths.sum()
+    assert sample.spans[1].max() <= MAX_LINE and len(sample.spans) == 3
 
 
 @FEW

@@ -155,7 +155,7 @@ def test_gate_saturation_is_one_point_per_gate_unit_coloured_by_layer(panel):
 
 
 def test_without_train_text_there_is_no_ngram_mode_and_rnns_have_no_saturation():
-    m = CharRNN(hidden_size=8)
+    m = CharRNN(cell="rnn", hidden_size=8, layers=1)
     m.fit(POEM, steps=5, val_fraction=0, seed=1)
     p = InspectorPanel(m, POEM)
     assert list(p.colour.options) == ["activation", "surprise"]

@@ -87,7 +87,8 @@ def check(name: str, nb) -> None:
         out = stream_text(cell_with(nb, "reproduced ="))
         assert "reproduced exactly: True" in out, out
     elif name == "quickstart":
-        assert "charrnn: 5,000 steps in" in stream_text(cell_with(nb, "%%charrnn_train"))
+        out = stream_text(cell_with(nb, "%%charrnn_train"))
+        assert re.search(r"charrnn: [\d,]+ steps in", out) and "learns all of it" in out, out
         assert cell_with(nb, "%charrnn_panel").outputs, "the panel shows nothing"
         assert any(s.get("model_name") == "TextareaModel" and s["state"].get("value")
                    for s in widgets.values()), "the saved panel has no sample"
@@ -97,7 +98,9 @@ def check(name: str, nb) -> None:
     elif name == "file_training":
         out = stream_text(cell_with(nb, "signal.SIGINT"))
         assert "stopped at step" in out and "the model keeps what it learned" in out, out
-        assert "docs: 3,000 steps in" in stream_text(cell_with(nb, "docs --resume"))
+        # 3,000 steps, or fewer when validation stopped improving (early stopping).
+        resumed = stream_text(cell_with(nb, "docs --resume"))
+        assert re.search(r"docs: [\d,]+ steps in .*; [\d,]+ steps in all", resumed), resumed
         # Same samples after loading, and again after both trained 200 more steps.
         assert all_text(cell_with(nb, "docs_copy.fit")).split() == ["True", "True"]
     elif name == "background":

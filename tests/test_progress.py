@@ -14,11 +14,12 @@ from charrnn_magic.notebook.widget_tools import close_tree, in_kernel
 from charrnn_magic.progress import QuietReporter, TextReporter, format_duration
 
 TEXT = "a small text to train on, with a few words in it.\n" * 12
+HOLD_OUT = dict(val_fraction=0.1)       # TEXT is short: without it, it is learned whole
 
 
 def fit(model, reporter, **kwargs):
     reporter.start("header line")
-    history = model.fit(TEXT, callback=reporter, seed=0, **kwargs)
+    history = model.fit(TEXT, callback=reporter, seed=0, **{**HOLD_OUT, **kwargs})
     return reporter.finish(history)
 
 
@@ -28,7 +29,10 @@ def test_text_reporter_prints_throttled_lines_previews_and_summary(capsys):
     assert isinstance(reporter, TextReporter)
     line = fit(model, reporter, steps=30)
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "header line"
+    # The header, then what was chosen from the text (the model here is 1x16 GRU by default).
+    notes = model.fit_notes
+    assert out[:1 + len(notes)] == ["header line", *notes] and "1×16 GRU" in notes[0]
+    out = out[len(notes):]
     # The first step is drawn, then nothing for an hour (the interval), except the previews.
     assert re.fullmatch(r"  step 1/30 \(3%\) · loss \d\.\d{3}( · val \d\.\d{3})? · [\d,]+ chars/s"
                         r" · ETA .+", out[1])
@@ -63,7 +67,7 @@ def test_quiet_reporter_speaks_only_of_interruptions(capsys):
 
     reporter = make_reporter(model, name="m", quiet=True)
     reporter.start()
-    history = model.fit(TEXT, steps=10, callback=lambda p: stop(p))
+    history = model.fit(TEXT, steps=10, callback=lambda p: stop(p), **HOLD_OUT)
     reporter.finish(history)
     assert re.fullmatch(r"m: stopped at step 3 of 10 after [\d.]+ s; the model keeps what it "
                         r"learned \(loss \d\.\d{3}, val \d\.\d{3}; 8 steps in all\)\n",
@@ -128,5 +132,5 @@ def test_loss_curve_svg():
     xml.dom.minidom.parseString(loss_curve_svg({"step": [1], "loss": [4.0]}))
     xml.dom.minidom.parseString(loss_curve_svg({"step": [1, 2, 3], "loss": [4.0, math.nan, 3.0]}))
     model = CharRNN(hidden_size=8)
-    model.fit(TEXT, steps=5, seed=0)
+    model.fit(TEXT, steps=5, seed=0, **HOLD_OUT)
     assert loss_curve_svg(model.history).count("<polyline") == 3   # axes, train, val

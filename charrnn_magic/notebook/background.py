@@ -235,5 +235,6 @@ class BackgroundTraining:
         if not stopped:
             self.bar.value = 1.0
         self._draw_progress()
-        self.info.value = (("stopped" if stopped else f"done ({reason})") + " · "
+        detail = getattr(history, "stop_detail", "") or reason
+        self.info.value = (("stopped" if stopped else f"done ({html.escape(detail)})") + " · "
                            + self.info.value.replace(" · stopping…", ""))

@@ -40,10 +40,9 @@ from ..cells import CELLS
 from ..charrnn import CharRNN
 from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 from ..data import MODES, LongLinesCut
-from ..defaults import fit_to_text
 from ..model import DTYPES
 from ..optim import CLIP_MODES, OPTIMIZERS
-from ..settings import ARCH_KEYS, PRESETS
+from ..settings import ARCH_KEYS, AUTO, PRESETS
 from ..trace import MAX_CHARS as MAX_TRACE_CHARS
 from ..train import LR_SCHEDULES, TrainingDiverged
 from ..text import check_no_surrogates, normalize
@@ -85,15 +84,17 @@ class CharRNNMagics(Magics):
     """Train character-level RNNs on text from cells, files or built-in corpora, and sample.
 
     The traits below are the defaults of the magics' options (``%config CharRNNMagics``).
-    ``None`` means: take it from the preset (``preset``), else the engine's default.
+    ``None`` means: take it from the preset (``preset``), else chosen from the text by the
+    engine (the rule in ``charrnn_magic/defaults.py``, the same for the Python API and
+    ``python -m charrnn_magic``).
     """
 
     default_name = Unicode("charrnn", help="Variable a model is bound to when NAME is not given.") \
         .tag(config=True)
-    preset = Unicode("default", allow_none=True, help=(
+    preset = Unicode(AUTO, allow_none=True, help=(
         f"Preset for new models ({', '.join(PRESETS)}), filling the settings that are not "
-        "given as options or configured here. None: the engine's own defaults "
-        "(the classic vanilla RNN, hidden 100).")).tag(config=True)
+        "given as options or configured here. auto (or None): chosen from the text; classic: "
+        "the classic vanilla RNN 100 with Adagrad.")).tag(config=True)
     cell = _from_preset(CaselessStrEnum, list(CELLS), what="Cell of new models",
                         option="--cell")
     hidden_size = _from_preset(Int, what="Hidden units per layer", option="--hidden")
@@ -116,7 +117,8 @@ class CharRNNMagics(Magics):
                                 option="--val-fraction")
     eval_every = _from_preset(Int, what="Steps between validations", option="--eval-every")
     steps = Int(None, allow_none=True, help=(
-        "Steps when no stop rule is given (--steps); None: the engine's 1000.")).tag(config=True)
+        "Steps when no stop rule is given (--steps); None: the engine's 1000 (more for a short "
+        "text learned whole).")).tag(config=True)
     minutes = Float(None, allow_none=True, help=(
         "Time budget when no stop rule is given (--minutes); None: no budget.")).tag(config=True)
     sample_every = Int(None, allow_none=True, help=(
@@ -154,7 +156,8 @@ class CharRNNMagics(Magics):
     @argument("--mode", type=one_of(*MODES), help=described(MODES))
     @argument_group("Model (new models only)")
     @argument("--preset", type=one_of(*PRESETS),
-              help=f"Start from a preset: {', '.join(PRESETS)} (default: default).")
+              help=f"Start from a preset: {', '.join(PRESETS)} (default: auto, chosen from "
+                   "the text).")
     @argument("--cell", type=one_of(*CELLS), help=listed(CELLS))
     @argument("--hidden", dest="hidden_size", type=whole_number(1), metavar="N",
               help="Hidden units per layer.")
@@ -165,7 +168,8 @@ class CharRNNMagics(Magics):
     @argument_group("Training")
     @argument("--resume", action="store_true",
               help="Continue training the model NAME (optimizer state kept).")
-    @argument("--steps", type=whole_number(1), metavar="N", help="Train N steps (default 1000).")
+    @argument("--steps", type=whole_number(1), metavar="N", help="Train N steps (default 1000; 60 passes "
+              "over a short text learned whole, when more).")
     @argument("--epochs", type=number_in(0, above=True), metavar="E",
               help="Train E passes over the text.")
     @argument("--minutes", type=number_in(0, above=True), metavar="M", help="Train M minutes.")
@@ -182,8 +186,18 @@ class CharRNNMagics(Magics):
     @argument("--val-fraction", type=number_in(0, 1, below=True), metavar="F",
               help="Share of the text held out for validation (0: none).")
     @argument("--eval-every", type=whole_number(1), metavar="N", help="Steps between validations.")
-    @argument("--keep-best", action="store_true",
-              help="End with the weights of the best validation loss.")
+    @argument("--keep-best", action="store_true", default=None,
+              help="End with the weights of the best validation loss (the default).")
+    @argument("--no-keep-best", dest="keep_best", action="store_false",
+              help="End with the last weights instead.")
+    @argument("--patience", type=whole_number(0), metavar="N",
+              help="Stop when validation has not improved for N steps (default: for 3 "
+                   "validations and 15%% of the run; 0: never).")
+    @argument("--no-early-stop", dest="patience", action="store_const", const=0,
+              help="Never stop early (the same as --patience 0).")
+    @argument("--full-validation", action="store_true", default=None,
+              help="Validate on all of the held-out text (default: a fixed sample of at most "
+                   "100,000 characters).")
     @argument("--seed", type=whole_number(0), metavar="S",
               help="Random seed: same seed and settings, same model.")
     @argument_group("Output")
@@ -218,12 +232,19 @@ class CharRNNMagics(Magics):
             %charrnn_train --corpus pydoc --background --minutes 30
             %charrnn_train --corpus pydoc --preset large --minutes 10 --lr-schedule cosine --keep-best
 
-        Settings not given come from the preset (default: ``default``, a GRU 2x128 trained
-        with Adam), unless changed with %config, e.g. ``%config CharRNNMagics.hidden_size = 256``
-        (``%config CharRNNMagics`` lists them all). With --resume the model keeps its
-        architecture and the settings of its last training; options change them.
-        Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps; with several,
-        the first one reached stops it.
+        Settings not given are chosen from the text: the model's size, dropout, batch, window
+        and learning rate follow from how many characters there are (and --minutes), and the
+        first line of the progress says what was chosen and why. A text under 2,000 characters
+        is learned whole (nothing held out), so a greedy sample recites it. --preset (or
+        %config, e.g. ``%config CharRNNMagics.hidden_size = 256``; ``%config CharRNNMagics``
+        lists them all) fixes settings instead; ``--preset classic`` is the classic
+        min-char-rnn. With a validation part, the model ends with the weights of its best
+        validation (--no-keep-best: the last ones) and training stops once validation has not
+        improved for 3 validations and 15 % of the run (--patience N, --no-early-stop). With --resume the
+        model keeps its architecture and the settings of its last training; options change
+        them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps (60
+        passes over a short text learned whole, when that is more); with
+        several, the first one reached stops it.
 
         Options ``{expr}`` and ``$var`` are expanded by IPython as in every magic, so
         ``%charrnn_train --file {path}`` works.
@@ -249,11 +270,6 @@ class CharRNNMagics(Magics):
             model = self._new_model(args)
         fit_kwargs = self._fit_kwargs(args, resume=args.resume)
         quiet = self.quiet if args.quiet is None else args.quiet
-        if not args.resume:
-            note = fit_to_text(text, fit_kwargs, explicit={k for k in TRAIN_KEYS
-                                                           if getattr(args, k) is not None})
-            if note and not quiet:
-                print(note)
 
         if args.background:
             return self._train_in_background(name, model, text, fit_kwargs, args, quiet)
@@ -265,7 +281,9 @@ class CharRNNMagics(Magics):
             widgets={"auto": None, "widgets": True, "text": False}[self.progress],
             sample_every=sample_every, sample_length=self.preview_length,
             temperature=self.preview_temperature, target_loss=fit_kwargs.get("target_loss"))
-        reporter.start(self._header(name, model, text, source, fit_kwargs, args.resume))
+        step = model.step       # the header is made at the first step, once the model is chosen
+        reporter.start(lambda: self._header(name, model, text, source, fit_kwargs, step,
+                                            reporter.last))
         try:
             with _warnings_as_lines(quiet):
                 history = model.fit(text, callback=reporter, **fit_kwargs)
@@ -357,6 +375,9 @@ class CharRNNMagics(Magics):
         if args.preset:
             raise UsageError("--preset sets up a new model; it cannot be combined with --resume")
         for key in ARCH_KEYS:
+            if getattr(old, key) is None:     # made by hand and never trained: not chosen yet
+                setattr(args, key, None)
+        for key in ARCH_KEYS:
             value = getattr(args, key)
             if value is not None and value != getattr(old, key):
                 raise UsageError(
@@ -365,29 +386,29 @@ class CharRNNMagics(Magics):
                     "another NAME")
         return old
 
-    def _settings(self, args, keys) -> dict:
-        """Option > preset named on the line > %config default > configured preset."""
-        preset_name = args.preset or self.preset
-        if preset_name is not None and preset_name not in PRESETS:
-            raise UsageError(f"CharRNNMagics.preset = {preset_name!r} is not a preset: use one of "
+    def _preset_name(self, args) -> str:
+        name = args.preset or self.preset or AUTO
+        if name not in PRESETS:
+            raise UsageError(f"CharRNNMagics.preset = {name!r} is not a preset: use one of "
                              f"{', '.join(PRESETS)} (or None)")
-        preset = PRESETS.get(preset_name, {}) if preset_name else {}
+        return name
+
+    def _settings(self, args, keys) -> dict:
+        """What the magic hands to the engine: option > preset named on the line > %config
+        default > configured preset (the engine applies the preset, and chooses the rest)."""
+        line_preset = PRESETS[self._preset_name(args)] if args.preset else {}
         out = {}
         for key in keys:
             value = getattr(args, key)
-            if value is None:
-                configured = getattr(self, key, None)
-                if args.preset:
-                    value = preset.get(key, configured)
-                else:
-                    value = configured if configured is not None else preset.get(key)
+            if value is None and key not in line_preset:
+                value = getattr(self, key, None)
             if value is not None:
                 out[key] = value
         return out
 
     def _new_model(self, args):
         try:
-            return CharRNN(**self._settings(args, ARCH_KEYS))
+            return CharRNN.from_preset(self._preset_name(args), **self._settings(args, ARCH_KEYS))
         except ValueError as exc:
             raise UsageError(str(exc)) from None
 
@@ -403,19 +424,18 @@ class CharRNNMagics(Magics):
             kw.update({k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k) is not None})
         else:
             kw.update(self._settings(args, TRAIN_KEYS))
-        if "steps" not in kw and not any(k in kw for k in ("epochs", "minutes", "target_loss")):
-            kw["steps"] = 1000   # the engine's default too; known here for progress and previews
         if args.lower:
             kw["lower"] = True
         if args.raw_text:
             kw["raw_text"] = True
         if args.seed is not None:
             kw["seed"] = args.seed
-        if args.keep_best:
-            kw["keep_best"] = True
+        for key in ("keep_best", "patience", "full_validation"):
+            if getattr(args, key) is not None:
+                kw[key] = getattr(args, key)
         return kw
 
-    def _header(self, name, model, text, source, fit_kwargs, resume) -> str:
+    def _header(self, name, model, text, source, fit_kwargs, from_step, progress) -> str:
         size = f"{model.layers}x{model.hidden_size}"
         vocab = len(model.vocab) if model.vocab is not None else len(
             Vocab.from_text(text.lower() if fit_kwargs.get("lower") else text))
@@ -428,7 +448,9 @@ class CharRNNMagics(Magics):
             rules.append(f"{fit_kwargs['minutes']:g} min")
         if "target_loss" in fit_kwargs:
             rules.append(f"until loss {fit_kwargs['target_loss']:g}")
-        verb = f"resuming {name} from step {model.step:,}" if resume else f"training {name}"
+        if not rules and progress is not None and progress.run_steps:
+            rules.append(f"{progress.run_steps:,} steps")           # the engine's default
+        verb = f"resuming {name} from step {from_step:,}" if from_step else f"training {name}"
         return (f"{verb}: {model.cell} {size}, {len(text):,} characters from {source}, "
                 f"vocabulary {vocab}; {' or '.join(rules)}. Interrupt the kernel to stop early.")
 
@@ -903,8 +925,11 @@ class CharRNNMagics(Magics):
         if h.step:
             how = {"steps": "ran all its steps", "epochs": "ran all its epochs",
                    "minutes": "used its time budget", "target_loss": "reached the target loss",
-                   "interrupted": "was interrupted", "stopped": "was stopped"}
+                   "interrupted": "was interrupted", "stopped": "was stopped",
+                   "no_improvement": "stopped early: validation had stopped improving"}
             print(f"  last run       {how.get(h.stop_reason, h.stop_reason or '?')}")
+            if h.stop_detail:
+                print(f"                 {h.stop_detail}")
 
     # ================================================================ helpers
     def _parse(self, magic, line, magic_name):

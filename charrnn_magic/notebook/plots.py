@@ -29,7 +29,8 @@ def loss_curve_svg(history, width: int = 480, height: int = 200, title: str | No
     ``loss``, ``val_step``, ``val_loss`` (attributes or mapping keys). Long histories are
     averaged into at most ``max_points`` points (default: one per pixel of plot width), so the
     picture stays small and quick to redraw while training runs for hours. Non-finite values
-    are skipped. An empty history gives a frame that says "no steps yet".
+    are skipped. An empty history gives a frame that says "no steps yet". The step of the best
+    validation (``history.best_step``, when known) is marked with a dashed line and "best".
     """
     width, height = int(width), int(height)
     left, right, top, bottom = 46, 22, 22 if title else 10, 24
@@ -84,6 +85,15 @@ def loss_curve_svg(history, width: int = 480, height: int = 200, title: str | No
                  f'text-anchor="middle" transform="rotate(-90 10 {top + ph / 2:.1f})">'
                  f'nats/char</text>')
 
+    best = getattr(history, "best_step", None) if not isinstance(history, dict) else \
+        history.get("best_step")
+    if best is not None and x0 <= best <= x1:
+        bx = float(sx(best))
+        parts.append(f'<line class="best-step" x1="{bx:.1f}" y1="{top}" x2="{bx:.1f}" '
+                     f'y2="{top + ph}" stroke="{VAL_COLOR}" stroke-dasharray="3,3" '
+                     f'stroke-width="1"/>')
+        parts.append(f'<text x="{bx + 3:.1f}" y="{top + ph - 4}" {_FONT} fill="{VAL_COLOR}">'
+                     f'best</text>')
     if steps.size:
         parts.append(_polyline(sx(steps), sy(loss), TRAIN_COLOR, 1.5))
     if vsteps.size:

@@ -56,21 +56,33 @@ class WidgetReporter(Reporter):
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, description=self.name[:12],
                                    bar_style="info", layout=W.Layout(width="320px"))
         self.status_html = W.HTML(value="starting…")
+        self.header_html = W.HTML(value="")       # what is trained, and what was chosen
         self.curve = W.HTML(value="")
         self.preview_html = W.HTML(value="")
-        self.widget = W.VBox([W.HBox([self.bar, self.status_html]), self.curve, self.preview_html])
+        self.widget = W.VBox([self.header_html, W.HBox([self.bar, self.status_html]), self.curve,
+                              self.preview_html])
         self._last_curve = -float("inf")
 
     def open(self) -> None:
-        if self.header:
-            self.status_html.value = html.escape(self.header)
         from IPython.display import display
+
+        lines = self.header.split("\n") if self.header else []
+        notes = list(getattr(self.model, "fit_notes", None) or [])
+        mine = [line for line in lines if line not in notes]
+        self.header_html.value = "<br>".join(html.escape(line) for line in mine)
         display(self.widget)
+        # What was chosen from the text, as plain text: it stays in a saved notebook.
+        self.print(*[line for line in lines if line in notes])
 
     def fail(self) -> None:
         if self.shown:
             self.bar.bar_style = "danger"
             self.status_html.value = "training failed (see the error below)"
+
+    def validating(self) -> None:
+        if self.shown:
+            self.status_html.value = html.escape(f"{self.status(self.last)} · validating…") \
+                if self.last is not None else "validating…"
 
     def draw(self, progress) -> None:
         fraction = self.fraction

@@ -1,0 +1,335 @@
+"""A good model of the user's own text by default: settings chosen from the text, the best weights
+kept, early stopping, short texts learned whole, over-fitting said in words, bounded validation,
+and the same choice from the Python API, the CLI and the magics."""
+import hashlib
+import re
+import threading
+
+import numpy as np
+import pytest
+
+from charrnn_magic import CharRNN
+from charrnn_magic.defaults import LEARN_WHOLE_BELOW, choose
+from charrnn_magic.progress import overfitting
+from charrnn_magic.train import Progress, ValidationSample
+from tests import datasets
+
+# An original poem of about 100 characters.
+POEM = ("Grey gulls wheel low;\nthe tide hums an old tune,\n"
+        "salt on the wind, and a boat out by noon.\n")
+
+
+# ---- the classic stays the classic, bit for bit -------------------------------------------
+# Computed on main at 90acaae, before the defaults were chosen from the text:
+#   CharRNN().fit(tinyshakespeare[:5000], steps=60, seed=1)
+CLASSIC_DIGEST = "2e6d0921dafb19112de3c4c389bfe336815e226d0d71a8d0c1918f831a56f677"
+
+
+def test_the_classic_preset_trains_exactly_as_the_old_default_did():
+    text = datasets.read("tinyshakespeare.txt")[:5000]
+    model = CharRNN.from_preset("classic")
+    history = model.fit(text, steps=60, seed=1)
+    assert hashlib.sha256(model._net.flat.tobytes()).hexdigest() == CLASSIC_DIGEST
+    assert history.val_loss[-1] == pytest.approx(3.9494816048111847, rel=1e-12)
+    assert model.config()["optimizer"] == "adagrad" and model.config()["batch_size"] == 1
+
+
+# ---- the rule ---------------------------------------------------------------------------------
+def test_the_rule_follows_the_size_of_the_text_and_the_budget():
+    small, mid, big, huge = (choose(n) for n in (100, 10_000, 106_000, 1_000_000))
+    assert (small["cell"], small["layers"], small["hidden_size"], small["lr"]) == (
+        "gru", 1, 128, 0.01)
+    assert small["val_fraction"] == 0 and choose(LEARN_WHOLE_BELOW)["val_fraction"] == 0.1
+    assert (mid["layers"], mid["hidden_size"], mid["dropout"]) == (2, 128, 0.3)
+    assert (big["hidden_size"], big["dropout"]) == (128, 0.1)
+    assert (huge["hidden_size"], huge["dropout"]) == (128, 0.1)
+    assert choose(1_000_000, minutes=10)["hidden_size"] == 256     # a long budget: bigger
+    assert choose(100_000, minutes=10)["hidden_size"] == 128
+    assert all(c["optimizer"] == "adam" and c["clip_mode"] == "norm" for c in (small, huge))
+
+
+def test_an_empty_constructor_chooses_at_the_first_fit_and_says_why():
+    text = datasets.read("tinyshakespeare.txt")[:10_000]
+    model = CharRNN()
+    assert model.cell is None and "untrained" in model.summary()
+    model.fit(text, steps=2, seed=1)
+    config = model.config()
+    assert (model.cell, model.layers, model.hidden_size, model.dropout) == ("gru", 2, 128, 0.3)
+    assert {k: config[k] for k in ("optimizer", "lr", "batch_size", "seq_length", "clip_mode",
+                                   "lr_schedule", "val_fraction")} == dict(
+        optimizer="adam", lr=0.004, batch_size=32, seq_length=50, clip_mode="norm",
+        lr_schedule="cosine", val_fraction=0.1)
+    assert model.fit_notes == ["2×128 GRU, dropout 0.3: 10k characters; Adam lr 0.004 cosine, "
+                               "batch 32, window 50"]
+
+
+def test_a_given_architecture_gets_training_settings_chosen_for_it_and_options_win():
+    text = datasets.read("tinyshakespeare.txt")[:10_000]
+    lstm = CharRNN(cell="lstm", hidden_size=32, layers=2, dropout=0.0)
+    lstm.fit(text, steps=2, seed=1)
+    assert lstm.config()["optimizer"] == "adam" and lstm.config()["batch_size"] == 32
+    assert lstm.fit_notes == ["Adam lr 0.004 cosine, batch 32, window 50: chosen for 2×32 LSTM "
+                              "and 10k characters"]
+    partly = CharRNN(cell="lstm", hidden_size=32)
+    partly.fit(text, steps=2, seed=1)
+    assert (partly.layers, partly.dropout) == (2, 0.3)          # not given: chosen too
+    assert partly.fit_notes[0].startswith("2×32 LSTM, dropout 0.3: 10k characters; Adam")
+    given = CharRNN(cell="rnn", hidden_size=16, layers=1, dropout=0.0)
+    given.fit(text, steps=2, seed=1, optimizer="adagrad", batch_size=4, seq_length=20,
+              val_fraction=0.2, lr_schedule="constant", clip=5, clip_mode="value")
+    config = given.config()
+    assert (config["optimizer"], config["lr"], config["batch_size"], config["seq_length"],
+            config["val_fraction"]) == ("adagrad", 0.1, 4, 20, 0.2)
+    assert given.fit_notes == []                                 # nothing was chosen
+
+
+# ---- short texts are learned whole ------------------------------------------------------------
+def test_a_short_text_is_learned_whole_and_recited():
+    model = CharRNN()
+    history = model.fit(POEM, steps=300, seed=1)
+    assert model.config()["val_fraction"] == 0 and history.val_loss == []
+    assert any("learns all of it" in note for note in model.fit_notes)
+    assert model.sample(len(POEM), temperature=0, seed_char=POEM[0]) == POEM
+
+
+def test_a_text_learned_whole_trains_long_enough_to_be_recited_without_a_stop_rule():
+    text = datasets.read("tinyshakespeare.txt")[:1_990]             # 40 windows of 50
+    model = CharRNN()
+    model.fit(text, seed=1)
+    assert model.step == 2_400                                       # 60 passes, not 1,000 steps
+    assert model.sample(len(text), temperature=0, seed_char=text[0]) == text
+
+
+def test_plain_cell_magic_learns_a_short_poem_whole(ip, capsys):
+    ip.run_cell_magic("charrnn_train", "", POEM)
+    out = capsys.readouterr().out
+    assert "learns all of it, with no validation" in out
+    assert "1×128 GRU" in out
+    recited = ip.run_line_magic("charrnn_sample", f"-n {len(POEM)} -t 0 --seed-char G --quiet")
+    assert recited == POEM
+    model = ip.user_ns["charrnn"]
+    assert model.sample(len(POEM), temperature=0, seed_char=POEM[0]) == POEM
+
+
+# ---- best weights, early stopping -------------------------------------------------------------
+OVERFIT_TEXT_CHARS = 3_000         # a 2x128 GRU learns this by heart within a few hundred steps
+
+
+def overfitting_run(**options):
+    text = datasets.read("tinyshakespeare.txt")[:OVERFIT_TEXT_CHARS]
+    model = CharRNN(cell="gru", hidden_size=96, layers=1, dropout=0.0)
+    history = model.fit(text, steps=600, eval_every=10, seed=1, **options)
+    return model, history, text
+
+
+def test_training_stops_when_validation_stops_helping_and_keeps_the_best_weights():
+    model, history, text = overfitting_run()
+    assert history.stop_reason == "no_improvement" and model.step < 600
+    assert history.weights_step == history.best_step < model.step
+    assert history.best_val_loss == min(history.val_loss) == history.last_val_loss
+    assert re.fullmatch(rf"no improvement for [\d,]+ steps: kept step {history.best_step:,}, "
+                        rf"val {history.best_val_loss:.2f}", history.stop_detail)
+    held_out = text[-round(len(text) * 0.1):]
+    assert model.evaluate(held_out) == pytest.approx(history.best_val_loss, rel=1e-5)
+
+
+def test_both_can_be_turned_off():
+    model, history, text = overfitting_run(keep_best=False, patience=0)
+    assert history.stop_reason == "steps" and model.step == 600
+    assert history.weights_step == 600 and history.best_step < 600
+    held_out = text[-round(len(text) * 0.1):]
+    assert model.evaluate(held_out) > history.best_val_loss + 0.05       # over-fitted weights
+    _, explicit, _ = overfitting_run(patience=40)
+    assert explicit.stop_reason == "no_improvement"
+    assert explicit.stop_detail.startswith("no improvement for 40 steps")
+
+
+def test_resume_and_reproducibility_with_best_weights_and_early_stopping(tmp_path):
+    text = datasets.read("tinyshakespeare.txt")[:OVERFIT_TEXT_CHARS]
+
+    def first_run():
+        model = CharRNN(cell="gru", hidden_size=32, layers=2, dropout=0.1)
+        model.fit(text, steps=120, eval_every=10, seed=5, patience=30)
+        return model
+
+    a, b = first_run(), first_run()
+    assert np.array_equal(a._net.flat, b._net.flat) and a.history.val_loss == b.history.val_loss
+    assert a.history.stop_detail == b.history.stop_detail
+    loaded = CharRNN.load(a.save(tmp_path / "a.safetensors"))
+    loaded.fit(text, steps=60, eval_every=10, patience=30)
+    a.fit(text, steps=60, eval_every=10, patience=30)
+    assert np.array_equal(loaded._net.flat, a._net.flat)
+    assert loaded.step == a.step and loaded.history.weights_step == a.history.weights_step
+
+
+# ---- over-fitting said in words -----------------------------------------------------------------
+def progress(val, best, best_step=220, keep_best=True):
+    return Progress(step=400, run_step=400, run_steps=1000, epoch=2.0, loss=1.2, val_loss=val,
+                    validated=True, chars_per_sec=1000.0, elapsed=4.0, eta=6.0, fraction=0.4,
+                    best_val_loss=best, best_step=best_step, keep_best=keep_best)
+
+
+def test_over_fitting_is_said_in_the_status_and_the_summary():
+    from charrnn_magic.progress import make_reporter
+
+    assert overfitting(2.31, 1.90, 220) == ("over-fitting: val 2.31 is 0.41 above its best "
+                                             "(1.90 at step 220); the model keeps the best weights")
+    assert overfitting(1.92, 1.90, 220) is None                 # within noise: nothing said
+    assert overfitting(3.88, 3.56, 4, loss=3.95) is None        # early noise: still learning
+    assert "keep_best is off" in overfitting(2.31, 1.90, 220, keep_best=False)
+    reporter = make_reporter(CharRNN(), name="m", sample_every=0)
+    reporter.start()
+    reporter(progress(2.31, 1.90))
+    assert "over-fitting: val 2.31 is 0.41 above its best" in reporter.status(reporter.last)
+    assert "over-fitting" in reporter.summary()
+    reporter(progress(1.91, 1.90))
+    assert "over-fitting" not in reporter.status(reporter.last)
+
+
+def test_validation_is_spaced_out_when_it_would_cost_more_than_a_tenth_of_the_run():
+    from charrnn_magic.settings import TRAIN_DEFAULTS, resolve
+    from charrnn_magic.train import TrainingSession, _eval_every
+    from charrnn_magic.vocab import Vocab
+
+    text = datasets.read("tinyshakespeare.txt")[:1_000_000]
+    vocab = Vocab.from_text(text)
+    settings = resolve({**{k: None for k in TRAIN_DEFAULTS}, "batch_size": 32, "seq_length": 50},
+                       TRAIN_DEFAULTS)
+    session = TrainingSession(vocab, vocab.encode(text), settings)
+    assert _eval_every(session, 40) == 40                     # 100k validated vs 64k trained
+    assert _eval_every(session, 20_000) == 1_000              # long runs: 20 validations
+
+
+def test_the_loss_curve_marks_the_best_step():
+    from charrnn_magic.notebook.plots import loss_curve_svg
+    from charrnn_magic.train import History
+
+    history = History(step=[1, 2, 3, 4], loss=[3.0, 2.0, 1.5, 1.2], val_step=[2, 4],
+                      val_loss=[2.1, 2.4])
+    assert "best-step" not in loss_curve_svg(history)
+    history.best_step = 2
+    assert loss_curve_svg(history).count('class="best-step"') == 1
+
+
+# ---- bounded validation -----------------------------------------------------------------------
+def test_validation_evaluates_a_bounded_fixed_sample_and_can_be_cut_short():
+    from charrnn_magic.model import Network
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 20, 400_000).astype(np.int32)
+    sample = ValidationSample(ids, "stream", None, None)
+    assert 90_000 <= sample.chars <= 100_000
+    again = ValidationSample(ids, "stream", None, None)
+    assert np.array_equal(sample.windows, again.windows)            # the same every time
+    assert ValidationSample(ids, "stream", None, None, limit=None).chars == len(ids)
+    net = Network("gru", 20, 8, 1)
+    net.init_weights(np.random.default_rng(1))
+    assert sample.loss(net) == sample.loss(net)
+    asked = []
+
+    def stop():
+        asked.append(1)
+        return len(asked) > 1
+
+    with pytest.raises(KeyboardInterrupt):
+        sample.loss(net, stop)
+    assert len(asked) == 2                                          # stopped at the 2nd chunk
+
+
+def test_fit_validates_on_the_sample_unless_asked_for_all(monkeypatch):
+    import charrnn_magic.train as train
+
+    monkeypatch.setattr(train, "VALIDATION_CHARS", 1_000)
+    text = datasets.read("tinyshakespeare.txt")[:30_000]
+    seen = []
+    original = train.ValidationSample.__init__
+
+    def recording(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        seen.append(self.chars)
+
+    monkeypatch.setattr(train.ValidationSample, "__init__", recording)
+    import charrnn_magic.charrnn as facade
+    monkeypatch.setattr(facade, "VALIDATION_CHARS", 1_000)
+    CharRNN(cell="gru", hidden_size=8, layers=1).fit(text, steps=2, seed=1)
+    CharRNN(cell="gru", hidden_size=8, layers=1).fit(text, steps=2, seed=1, full_validation=True)
+    assert seen[0] <= 1_000 and seen[1] == 3_000
+
+
+def test_a_ctrl_c_during_validation_ends_the_run_without_finishing_it():
+    import os
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("Ctrl-C reaches the main thread only")
+    text = datasets.read("tinyshakespeare.txt")[:20_000]
+
+    class CtrlC:
+        def __call__(self, progress):
+            pass
+
+        def validating(self):
+            os.kill(os.getpid(), signal.SIGINT)       # as a Ctrl-C while validation runs
+
+    model = CharRNN(cell="gru", hidden_size=8, layers=1)
+    history = model.fit(text, steps=50, eval_every=10, seed=1, callback=CtrlC())
+    assert history.interrupted and model.step == 10
+    assert history.val_step == []            # cut short, and not started again at the end
+
+
+# ---- one behaviour everywhere -----------------------------------------------------------------
+def test_api_cli_and_magic_make_the_same_choice(ip, monkeypatch, capsys):
+    import charrnn_magic.__main__ as cli
+    from charrnn_magic.corpora import DEFAULT_CORPUS, load_corpus
+
+    made = []
+
+    class Recording(CharRNN):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(cli, "CharRNN", Recording)
+    assert cli.main(["--steps", "2", "--seed", "1"]) == 0
+    ip.run_line_magic("charrnn_train", f"--corpus {DEFAULT_CORPUS} --steps 2 --seed 1 --quiet")
+    api = CharRNN()
+    api.fit(load_corpus(DEFAULT_CORPUS), steps=2, seed=1)
+    configs = [m.config() for m in (made[0], ip.user_ns["charrnn"], api)]
+    assert configs[0] == configs[1] == configs[2]
+    assert made[0].fit_notes == ip.user_ns["charrnn"].fit_notes == api.fit_notes != []
+
+
+def test_a_continued_run_never_ends_worse_than_it_began():
+    model, history, text = overfitting_run()
+    best = history.best_val_loss
+    model.fit(text, steps=100, eval_every=10, patience=0)         # validation only climbs now
+    assert model.history.last_val_loss == best and model.history.weights_step < model.step - 99
+
+
+def test_a_named_preset_keeps_its_meaning():
+    text = datasets.read("tinyshakespeare.txt")[:10_000]
+    tiny = CharRNN.from_preset("tiny")
+    tiny.fit(text, steps=2, seed=1)
+    config = tiny.config()
+    assert (config["lr_schedule"], config["clip"], config["clip_mode"]) == ("constant", 5.0, "value")
+    assert tiny.fit_notes == []
+
+
+def test_the_magic_options_turn_best_weights_and_early_stopping_off(ip, monkeypatch):
+    seen = []
+    original = CharRNN.fit
+
+    def recording(self, text, *args, **kwargs):
+        seen.append(kwargs)
+        return original(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(CharRNN, "fit", recording)
+    text = datasets.read("tinyshakespeare.txt")[:3_000]
+    ip.run_cell_magic("charrnn_train", "--hidden 8 --steps 2 --quiet", text)
+    ip.run_cell_magic("charrnn_train", "--hidden 8 --steps 2 --quiet --no-keep-best "
+                      "--no-early-stop --full-validation", text)
+    ip.run_cell_magic("charrnn_train", "--hidden 8 --steps 2 --quiet --patience 50", text)
+    assert not {"keep_best", "patience", "full_validation"} & set(seen[0])   # the engine decides
+    assert (seen[1]["keep_best"], seen[1]["patience"], seen[1]["full_validation"]) == (
+        False, 0, True)
+    assert seen[2]["patience"] == 50
