@@ -185,7 +185,7 @@ class CharRNN:
         ``"adam"`` (chosen, lr 0.004; 0.01 for a text learned whole), ``"adagrad"`` (the classic,
         lr 0.1) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (chosen: 1; 0 disables) with ``clip_mode`` ``"norm"`` (the whole
         gradient, chosen) or ``"value"`` (each element, the classic); ``val_fraction`` held out
-        for validation (0.1: the tail of the text, or a seeded random tenth of the lines; a text
+        for validation (0.1: the start of the text, or a seeded random tenth of the lines; a text
         under 2,000 characters is learned whole, 0); ``lower`` to lower-case the text (and later
         primes and evaluations); ``lr_schedule`` ``"cosine"`` (chosen) to lower the learning
         rate along half a cosine to 2 % of ``lr`` by the end of the run (steps, epochs or

@@ -70,9 +70,11 @@ def held_out_count(n: int, val_fraction: float) -> int:
 
 
 def split_stream(ids: np.ndarray, val_fraction: float):
-    """(train ids, validation ids): the validation part is the tail of the text."""
-    cut = len(ids) - held_out_count(len(ids), val_fraction)
-    return ids[:cut], ids[cut:]
+    """(train ids, validation ids): the validation part is the start of the text, so that
+    training reads its end, the text closest to what the model goes on to write (a held-out tail
+    scored 0.19 nats worse on the text that follows it; benchmarks/README.md). Both are views."""
+    cut = held_out_count(len(ids), val_fraction)
+    return ids[cut:], ids[:cut]
 
 
 def line_spans(ids: np.ndarray, newline_id: int):

@@ -5,8 +5,8 @@ One rule for every front end (``CharRNN.fit``, the magics, ``python -m charrnn_m
 
 * :func:`choose` picks the architecture and the training settings for a text of ``n_chars``
   characters (the table in ``RULE``);
-* a text shorter than ``LEARN_WHOLE_BELOW`` characters is learned whole: holding out its tail
-  would keep its end from ever being learned, so nothing is held out (``val_fraction`` 0);
+* a text shorter than ``LEARN_WHOLE_BELOW`` characters is learned whole: holding out part of it
+  would keep that part from ever being learned, so nothing is held out (``val_fraction`` 0);
 * :func:`fit_to_text` shrinks a batch size or window that a short text cannot fill.
 
 Whatever is given explicitly (to the constructor, to ``fit``, or by a preset) wins over the rule;
@@ -120,7 +120,7 @@ def fit_to_text(n_chars: int, n_lines: int, settings: dict, explicit: set) -> st
     explains what does not fit). Returns a note about what changed, or None."""
     changes = []
     if settings["mode"] == "stream":
-        # The engine holds out the tail.
+        # The engine holds out the start of the text.
         n_train = n_chars - held_out_count(n_chars, settings["val_fraction"])
         T = settings["seq_length"]
         if "seq_length" not in explicit and 2 <= n_train - 1 < T:
