@@ -77,21 +77,25 @@ def run_task(name: str, train_text: str, heldout_text: str, preset_name: str, mi
     print(f"   sample: {sample!r}")
     print(f"   {model.summary()}")
     met = "yes" if heldout <= TARGET[name] else "no"
-    return [name, f"{preset_name}: {model.cell} {model.layers}x{model.hidden_size}", f"{minutes:g} min",
-            f"{train_s:.0f} s", f"{model.step:,}", hist.stop_reason, f"{cps:,.0f}", f"{best_val:.3f}",
-            f"{heldout:.3f}", f"{heldout / 0.6931471805599453:.3f}", f"<= {TARGET[name]:.2f}", met,
+    return [name, f"{preset_name}: {model.cell} {model.layers}x{model.hidden_size}",
+            f"{minutes:g} min", f"{train_s:.0f} s", f"{model.step:,}", hist.stop_reason,
+            f"{cps:,.0f}", f"{best_val:.3f}", f"{heldout:.3f}",
+            f"{heldout / 0.6931471805599453:.3f}", f"<= {TARGET[name]:.2f}", met,
             f"{eval_s:.1f} s"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    ap.add_argument("--minutes", type=float, default=10.0, help="tinyshakespeare budget (default 10)")
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__)
+    ap.add_argument("--minutes", type=float, default=10.0,
+                    help="tinyshakespeare budget (default 10)")
     ap.add_argument("--names-minutes", type=float, default=5.0, help="names.txt budget (default 5)")
     ap.add_argument("--preset", default="auto",
                     help="CharRNN.PRESETS entry for tinyshakespeare (default: auto, chosen from "
                          "the text)")
-    ap.add_argument("--names-preset", default=None, help="preset for names.txt (default: same as --preset)")
+    ap.add_argument("--names-preset", default=None,
+                    help="preset for names.txt (default: same as --preset)")
     ap.add_argument("--only", action="append", choices=["tinyshakespeare", "names"],
                     help="run only this task (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
@@ -122,7 +126,8 @@ def main() -> None:
         n_held = len(names) // 10
         held, train = names[:n_held], names[n_held:]
         rows.append(run_task("names", "\n".join(train), "\n".join(held),
-                             args.names_preset or args.preset, args.names_minutes, "lines", args.seed))
+                             args.names_preset or args.preset, args.names_minutes, "lines",
+                             args.seed))
 
     print_table(["task", "model", "budget", "trained", "steps", "stopped by", "chars/s", "best val",
                  "held-out nats/char", "bits/char", "target", "met", "eval time"], rows,

@@ -70,8 +70,9 @@ def make_file(folder: Path, megabytes: int) -> Path:
 
 def measure(path: Path) -> dict:
     done = subprocess.run([sys.executable, "-c", CHILD, str(path)], cwd=REPO, capture_output=True,
-                          text=True, check=False, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
-                                          "IPYTHONDIR": str(path.parent / "ipython")})
+                          text=True, check=False,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
+                               "IPYTHONDIR": str(path.parent / "ipython")})
     if done.returncode:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(done.stdout.strip().splitlines()[-1])

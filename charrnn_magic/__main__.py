@@ -12,9 +12,9 @@ import argparse
 import sys
 
 from . import PRESETS, CharRNN
-from .settings import AUTO
 from .corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 from .progress import make_reporter
+from .settings import AUTO
 from .text import read_text
 
 
@@ -40,7 +40,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-early-stop", dest="patience", action="store_const", const=0,
                         help="train for all of --minutes/--steps even when validation stops "
                              "improving")
-    parser.add_argument("--save", metavar="PATH", help="save the trained model to PATH (.safetensors)")
+    parser.add_argument("--save", metavar="PATH",
+                        help="save the trained model to PATH (.safetensors)")
     args = parser.parse_args(argv)
 
     try:

@@ -21,17 +21,39 @@ import numpy as np
 
 from . import checkpoint, sampling, timeline
 from .data import encode_text, evaluation_text, line_spans
-from .defaults import (LEARN_WHOLE_BELOW, choose, default_steps, describe_choice, fit_to_text,
-                       learn_whole_note)
+from .defaults import (
+    LEARN_WHOLE_BELOW,
+    choose,
+    default_steps,
+    describe_choice,
+    fit_to_text,
+    learn_whole_note,
+)
 from .model import Network
 from .optim import OPTIMIZERS
 from .sampling import LINE_END, generate
-from .settings import (ARCH_KEYS, AUTO, PRESETS, TRAIN_DEFAULTS, check_architecture,
-                       check_int, check_stop_rules, resolve)
+from .settings import (
+    ARCH_KEYS,
+    AUTO,
+    PRESETS,
+    TRAIN_DEFAULTS,
+    check_architecture,
+    check_int,
+    check_stop_rules,
+    resolve,
+)
 from .text import normalize
 from .threads import blas_threads
-from .train import (VALIDATION_CHARS, History, StopRules, TrainingSession, Workers, mean_loss,
-                    run, where_training_runs)
+from .train import (
+    VALIDATION_CHARS,
+    History,
+    StopRules,
+    TrainingSession,
+    Workers,
+    mean_loss,
+    run,
+    where_training_runs,
+)
 from .vocab import Vocab
 
 __all__ = ["CharRNN", "PRESETS", "ARCH_KEYS", "LINE_END"]
@@ -183,11 +205,11 @@ class CharRNN:
         ``seq_length`` (chosen: 50; in lines mode the longest line decides); ``batch_size``
         (chosen: 32, or 1 for a text learned whole, or what a short text fills); ``optimizer``
         ``"adam"`` (chosen, lr 0.004; 0.01 for a text learned whole), ``"adagrad"`` (the classic,
-        lr 0.1) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (chosen: 1; 0 disables) with ``clip_mode`` ``"norm"`` (the whole
-        gradient, chosen) or ``"value"`` (each element, the classic); ``val_fraction`` held out
-        for validation (0.1: the start of the text, or a seeded random tenth of the lines; a text
-        under 2,000 characters is learned whole, 0); ``lower`` to lower-case the text (and later
-        primes and evaluations); ``lr_schedule`` ``"cosine"`` (chosen) to lower the learning
+        lr 0.1) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (chosen: 1; 0 disables) with ``clip_mode``
+        ``"norm"`` (the whole gradient, chosen) or ``"value"`` (each element, the classic);
+        ``val_fraction`` held out for validation (0.1: the start of the text, or a seeded random
+        tenth of the lines; a text under 2,000 characters is learned whole, 0); ``lower`` to
+        lower-case the text (and later primes and evaluations); ``lr_schedule`` ``"cosine"`` (chosen) to lower the learning
         rate along half a cosine to 2 % of ``lr`` by the end of the run (steps, epochs or
         minutes; a run with only ``target_loss`` has no known end, and keeps ``lr``), or
         ``"constant"``. What the first fit chose by itself is in ``fit_notes``.
@@ -507,7 +529,8 @@ class CharRNN:
     @classmethod
     def load(cls, path) -> "CharRNN":
         """A model saved with ``save``. Every field and tensor is checked before anything is
-        built (see ``charrnn_magic.checkpoint``); a ValueError names what is wrong with a bad file."""
+        built (see ``charrnn_magic.checkpoint``); a ValueError names what is wrong with a bad
+        file."""
         return checkpoint.load_model(cls, path)
 
     # ------------------------------------------------------------------ notebook

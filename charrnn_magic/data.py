@@ -95,7 +95,8 @@ def validation_lines(starts, lengths, max_line: int = MAX_LINE):
 
 
 def split_lines(starts, lengths, val_fraction: float, seed: int):
-    """A seeded random choice of ``val_fraction`` of the lines for validation; the rest for training."""
+    """A seeded random choice of ``val_fraction`` of the lines for validation; the rest for
+    training."""
     n_val = held_out_count(len(starts), val_fraction)
     order = np.random.default_rng(seed).permutation(len(starts))
     val = np.sort(order[:n_val])
@@ -118,7 +119,8 @@ class StreamBatches:
             most = (len(ids) - 1) // T
             raise ValueError(
                 f"batch_size={B} is larger than the text allows: with seq_length={T} this text "
-                f"fills at most {most} parallel streams; use batch_size <= {most} or a smaller seq_length"
+                f"fills at most {most} parallel streams; use batch_size <= {most} or a smaller "
+                f"seq_length"
             )
         self.batch_size, self.seq_length = B, T
         self.inputs = ids[: B * L].reshape(B, L).T          # (L, B) views: stream b is column b
@@ -146,7 +148,8 @@ class LineBatches:
     def __init__(self, ids: np.ndarray, starts, lengths, batch_size: int, newline_id: int,
                  max_line: int = MAX_LINE):
         if len(starts) == 0:
-            raise ValueError("the training text has no non-empty lines: give text with at least one line")
+            raise ValueError("the training text has no non-empty lines: give text with at least "
+                             "one line")
         if batch_size > len(starts):
             raise ValueError(
                 f"batch_size={batch_size} is larger than the text allows: it has {len(starts)} "

@@ -23,7 +23,8 @@ weights").
 
 Or, after an interrupt::
 
-    charrnn: stopped at step 340 of 1,000 after 4.1 s; the model keeps what it learned (loss 2.104, val 2.190)
+    charrnn: stopped at step 340 of 1,000 after 4.1 s; the model keeps what it learned (loss
+    2.104, val 2.190)
 
 Use one directly from Python::
 

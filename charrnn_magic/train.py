@@ -22,8 +22,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import (LineBatches, StreamBatches, line_spans, split_lines,
-                   split_stream, validation_lines)
+from .data import (
+    LineBatches,
+    StreamBatches,
+    line_spans,
+    split_lines,
+    split_stream,
+    validation_lines,
+)
 from .optim import clip_, whole_range
 
 #: The learning-rate schedules, each with what it means (see ``cosine_factor``).
@@ -63,7 +69,8 @@ class Progress:
 
 @dataclass
 class History:
-    """Losses over all fit calls: ``loss`` (smoothed, every step) and ``val_loss`` (each validation).
+    """Losses over all fit calls: ``loss`` (smoothed, every step) and ``val_loss`` (each
+    validation).
 
     Of the last fit call: ``stop_reason`` (``"steps"``, ``"minutes"``, ``"target_loss"``,
     ``"no_improvement"``, ``"interrupted"``, ``"stopped"``, ``"error"``) and ``stop_detail``, the
@@ -150,9 +157,9 @@ class TrainingSession:
     settings)`` cuts the text into batches and a validation part (of which each validation
     evaluates a fixed sample of at most ``validation_chars`` characters; None: all of it),
     raising ValueError for what does not fit (in stream mode it settles
-    ``settings["seq_length"]``). ``attach`` then hands over what training changes: the network, its optimiser, the random generator (dropout masks,
-    the order of the lines), the lock held while the weights change, the history, the step count
-    and the read position.
+    ``settings["seq_length"]``). ``attach`` then hands over what training changes: the network,
+    its optimiser, the random generator (dropout masks, the order of the lines), the lock held
+    while the weights change, the history, the step count and the read position.
 
     The read position stays with the model so that a later fit on the same text and settings,
     or a saved and loaded model, carries on exactly where this one stopped: which epoch and
@@ -334,11 +341,13 @@ class HalvesInParallel:
         # Each half draws its own dropout masks from a generator seeded from the training
         # generator, so a run stays reproducible.
         seeds = [None, None] if rng is None else [int(s) for s in rng.integers(2**63, size=2)]
-        if not self.second.usable():            # a child that idled out (a long pause in a callback)
+        # a child that idled out (a long pause in a callback)
+        if not self.second.usable():
             self.second = self._new_worker()
         self.second.start(self.net.flat, *half(first), seeds[0])
         try:
-            loss_b, state_b = self.net.loss(*half(second), None if rng is None else np.random.default_rng(seeds[1]))
+            loss_b, state_b = self.net.loss(
+                *half(second), None if rng is None else np.random.default_rng(seeds[1]))
         finally:
             try:
                 loss_a, state_a = self.second.finish()  # collected even on error: no stale reply
@@ -360,7 +369,8 @@ class HalvesInParallel:
             grad += other
 
         self.split(merge)
-        new_state = [tuple(np.concatenate(pair) for pair in zip(sa, sb)) for sa, sb in zip(state_a, state_b)]
+        new_state = [tuple(np.concatenate(pair) for pair in zip(sa, sb, strict=True))
+                     for sa, sb in zip(state_a, state_b, strict=True)]
         return loss_a + loss_b, new_state
 
     def close(self):
@@ -478,7 +488,8 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     batch_loss = parallel.loss if parallel else net.loss
     try:
         # Overflow in a diverging run is detected and reported below, not warned about by NumPy.
-        with _interrupt_between_steps() as interrupted, np.errstate(over="ignore", invalid="ignore"):
+        with _interrupt_between_steps() as interrupted, \
+                np.errstate(over="ignore", invalid="ignore"):
             while True:
                 if interrupted.is_set():
                     raise KeyboardInterrupt
@@ -501,7 +512,8 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
                     raise _diverged(session, "the gradients became infinite or NaN")
                 clip_(net.grad, clip, clip_mode)
                 if lr_schedule == "cosine" and (run_steps or budget):
-                    opt.lr = base_lr * cosine_factor(_done_fraction(run_step, run_steps, elapsed, budget))
+                    opt.lr = base_lr * cosine_factor(
+                        _done_fraction(run_step, run_steps, elapsed, budget))
                 with lock:
                     opt.step(net.flat, net.grad, parallel.split if parallel else whole_range)
                 session.advance(new_state)

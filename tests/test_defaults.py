@@ -311,7 +311,8 @@ def test_a_named_preset_keeps_its_meaning():
     tiny = CharRNN.from_preset("tiny")
     tiny.fit(text, steps=2, seed=1)
     config = tiny.config()
-    assert (config["lr_schedule"], config["clip"], config["clip_mode"]) == ("constant", 5.0, "value")
+    assert ((config["lr_schedule"], config["clip"], config["clip_mode"])
+            == ("constant", 5.0, "value"))
     assert tiny.fit_notes == []
 
 

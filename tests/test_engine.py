@@ -70,7 +70,8 @@ def test_same_seed_same_weights_bit_for_bit(cell, mode):
     assert not np.array_equal(runs[0], other._net.flat)
 
 
-@pytest.mark.parametrize("cell,mode,optimizer", [("rnn", "stream", "adagrad"), ("lstm", "lines", "adam")])
+@pytest.mark.parametrize("cell,mode,optimizer",
+                         [("rnn", "stream", "adagrad"), ("lstm", "lines", "adam")])
 def test_resume_is_exact(tmp_path, cell, mode, optimizer):
     text = "\n".join(["abba", "cabbage", "bad", "dacca", "acab", "beaded", "ebb"] * 6)
     # Without keep_best: a run split in two restores no best weights in the middle.
@@ -146,8 +147,9 @@ def test_garbage_and_missing_checkpoints_are_named(tmp_path):
 
 
 def test_wrong_version_and_wrong_shapes_are_named(tmp_path):
-    from safetensors.numpy import load_file, save_file
     import json
+
+    from safetensors.numpy import load_file, save_file
     good = _saved(tmp_path)
     tensors = load_file(good)
     from safetensors import safe_open
@@ -155,7 +157,8 @@ def test_wrong_version_and_wrong_shapes_are_named(tmp_path):
         meta = json.loads(f.metadata()["charrnn_magic"])
 
     newer = tmp_path / "newer.safetensors"
-    save_file(tensors, newer, metadata={"charrnn_magic": json.dumps({**meta, "format_version": 99})})
+    save_file(tensors, newer,
+              metadata={"charrnn_magic": json.dumps({**meta, "format_version": 99})})
     with pytest.raises(ValueError, match="format version 99"):
         CharRNN.load(newer)
 
@@ -204,7 +207,8 @@ def test_stop_rules():
     assert model.step == 2 * windows and model.history.stop_reason == "steps"
 
     history = CharRNN(hidden_size=16).fit(text, steps=5000, target_loss=2.5, seq_length=10, seed=1)
-    assert history.stop_reason == "target_loss" and history.loss[-1] <= 2.5 and len(history.loss) < 5000
+    assert (history.stop_reason == "target_loss" and history.loss[-1] <= 2.5
+            and len(history.loss) < 5000)
 
     history = CharRNN(hidden_size=16).fit(text, minutes=0.01, seq_length=10, seed=1)
     assert history.stop_reason == "minutes"
@@ -247,7 +251,8 @@ def test_sampling_controls(poem_model):
     streamed = "".join(model.sample_stream(40, seed=11, seed_char="s"))
     assert streamed == model.sample(40, seed=11, seed_char="s")
     text, probs = model.sample_with_probs(40, seed=3, seed_char="H")
-    assert len(probs) == len(text) == 40 and np.isnan(probs[0]) and ((probs[1:] > 0) & (probs[1:] <= 1)).all()
+    assert (len(probs) == len(text) == 40 and np.isnan(probs[0])
+            and ((probs[1:] > 0) & (probs[1:] <= 1)).all())
     assert model.sample(0) == ""
     texts, probs = model.sample_with_probs(25, count=3, seed=8)
     assert texts == model.sample(25, count=3, seed=8) and [len(p) for p in probs] == [25, 25, 25]
@@ -259,7 +264,7 @@ def test_samples_follow_the_probabilities_the_model_gives():
     model.fit(POEM, steps=30, seq_length=10, val_fraction=0, seed=0)   # unsure yet: spread odds
     n = 4000
     texts, probs = model.sample_with_probs(1, count=n, seed=5, prime="Hop, f")
-    given = {t: float(p[0]) for t, p in zip(texts, probs)}             # p(char | prime)
+    given = {t: float(p[0]) for t, p in zip(texts, probs, strict=True)}   # p(char | prime)
     counts = Counter(texts)
     likely = [c for c, p in given.items() if p > 0.03]
     assert len(likely) >= 3
@@ -293,8 +298,10 @@ def test_evaluate_in_nats_and_bits():
     (dict(seq_length=0), r"seq_length=0 is out of range"),
     (dict(lr=0), r"lr=0 is out of range"),
     (dict(lr=-0.1), r"lr=-0.1 is out of range"),
-    (dict(batch_size=500), r"batch_size=500 is larger than the text allows: .* use batch_size <= \d+"),
-    (dict(mode="lines", batch_size=500), r"batch_size=500 is larger than the text allows: it has \d+ training lines"),
+    (dict(batch_size=500),
+     r"batch_size=500 is larger than the text allows: .* use batch_size <= \d+"),
+    (dict(mode="lines", batch_size=500),
+     r"batch_size=500 is larger than the text allows: it has \d+ training lines"),
     (dict(steps=0), r"steps=0 is out of range"),
     (dict(mode="words"), r"mode='words' is not a data mode"),
     (dict(optimizer="rmsprop"), r"optimizer='rmsprop' is not supported"),
@@ -332,7 +339,8 @@ def trained():
     (dict(top_k=0), r"top_k=0 is out of range"),
     (dict(length=-1), r"length=-1 is out of range"),
     (dict(seed_char="Z"), r"seed_char has character\(s\) outside the model's vocabulary: 'Z'"),
-    (dict(prime="Hop XYZ"), r"prime has character\(s\) outside the model's vocabulary: 'X', 'Y', 'Z'"),
+    (dict(prime="Hop XYZ"),
+     r"prime has character\(s\) outside the model's vocabulary: 'X', 'Y', 'Z'"),
     (dict(seed_char="ab"), r"must be exactly one character"),
     (dict(top_p=0), r"top_p=0 is out of range"),
 ])
@@ -374,7 +382,8 @@ BAD_SAMPLING_ARGUMENTS = [
 
 @pytest.mark.parametrize("method,kwargs,match", [
     (method, kwargs, match) for method in ("sample", "sample_with_probs", "sample_stream")
-    for kwargs, match in BAD_SAMPLING_ARGUMENTS if not (method == "sample_stream" and "count" in kwargs)])
+    for kwargs, match in BAD_SAMPLING_ARGUMENTS
+    if not (method == "sample_stream" and "count" in kwargs)])
 def test_every_bad_sampling_argument_is_a_one_line_value_error(trained, lower_cased, method,
                                                                kwargs, match):
     for model in (trained, lower_cased):        # a lower-cased model lower-cases after the checks
@@ -390,7 +399,8 @@ def test_the_default_stop_is_a_named_rule(trained):
     assert inspect.signature(CharRNN.sample).parameters["stop"].default is LINE_END
     assert trained.sample(80, seed=2, stop=LINE_END) == trained.sample(80, seed=2, stop=None)
     lines = CharRNN(hidden_size=8)
-    lines.fit("\n".join(["abba", "baba", "abab", "bbaa"] * 5), steps=3, mode="lines", batch_size=4, seed=0)
+    lines.fit("\n".join(["abba", "baba", "abab", "bbaa"] * 5), steps=3, mode="lines", batch_size=4,
+              seed=0)
     for seed in range(5):
         assert "\n" not in lines.sample(100, seed=seed)                # stopped at the line's end
         assert lines.sample(100, seed=seed, stop=LINE_END) == lines.sample(100, seed=seed)
@@ -423,7 +433,8 @@ def test_cosine_schedule_lowers_the_learning_rate_over_the_run():
     model.fit(POEM, steps=50, seq_length=5, optimizer="adam", lr=0.01, lr_schedule="cosine", seed=1,
               callback=lambda p: rates.append(model._optimizer.lr))
     assert rates[0] == pytest.approx(0.01) and rates[-1] < 0.001
-    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    # rates[1:] is one shorter: zip pairs each rate with the next one.
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
     assert model._optimizer.lr == 0.01                  # the base rate is kept for the next fit
     open_ended = CharRNN(hidden_size=8)                   # no known end: the rate stays put
     open_ended.fit(POEM, target_loss=3.0, optimizer="adam", lr=0.01, lr_schedule="cosine", seed=1,
@@ -441,7 +452,8 @@ def test_two_halves_in_parallel_give_the_whole_batch_gradient(cell, masked, proc
     net.init_weights(np.random.default_rng(0))
     data = np.random.default_rng(1)
     X, Y = data.integers(0, 9, (7, 5)), data.integers(0, 9, (7, 5))
-    mask = (np.arange(7)[:, None] < np.array([7, 3, 5, 7, 1])[None, :]).astype(float) if masked else None
+    mask = ((np.arange(7)[:, None] < np.array([7, 3, 5, 7, 1])[None, :]).astype(float)
+            if masked else None)
     state = [tuple(data.standard_normal((5, 12)) for _ in range(c.state_size)) for c in net.cells]
     whole_loss, whole_state = net.loss(X, Y, mask, state)
     whole_grad = net.grad.copy()
@@ -453,7 +465,7 @@ def test_two_halves_in_parallel_give_the_whole_batch_gradient(cell, masked, proc
         parallel.close()
     assert loss == pytest.approx(whole_loss, rel=1e-12)
     np.testing.assert_allclose(net.grad, whole_grad, rtol=1e-10, atol=1e-13)
-    for a, b in zip(new_state, whole_state):
+    for a, b in zip(new_state, whole_state, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
@@ -525,7 +537,8 @@ def test_idle_worker_process_ends_itself_and_the_next_fit_starts_another(monkeyp
     assert first.wait(timeout=10) == 0                                     # idle 1 s: gone
     m.fit(POEM, steps=2)
     assert worker._children[m._net].process is not first and m.step == 4
-    time.sleep(0.95)                      # past 90 % of the idle time: replaced before it ends itself
+    # past 90 % of the idle time: replaced before it ends itself
+    time.sleep(0.95)
     assert not worker._children[m._net].usable()
     m.fit(POEM, steps=2)
     assert m.step == 6
@@ -552,7 +565,8 @@ def test_a_forked_copy_of_the_process_trains_with_a_child_of_its_own():
     assert worker._children[m._net].process is ours and m.step == 4
 
 
-@pytest.mark.parametrize("executable", ["/nonexistent/python", "false"], ids=["missing", "exits at once"])
+@pytest.mark.parametrize("executable", ["/nonexistent/python", "false"],
+                         ids=["missing", "exits at once"])
 def test_training_falls_back_to_a_thread_when_no_worker_process_can_start(monkeypatch, executable):
     import shutil
 
@@ -594,7 +608,8 @@ def test_a_lower_cased_model_lower_cases_primes_and_seed_characters():
     model.fit(POEM, steps=30, seq_length=5, lower=True, seed=1)
     assert "Q" not in model.vocab and "q" in model.vocab
     assert model.sample(10, seed_char="Q", seed=1).startswith("q")
-    assert "".join(model.sample_stream(10, seed_char="Q", seed=1)) == model.sample(10, seed_char="Q", seed=1)
+    assert ("".join(model.sample_stream(10, seed_char="Q", seed=1))
+            == model.sample(10, seed_char="Q", seed=1))
     assert isinstance(model.sample(10, prime="QUICK", seed=1), str)
     assert model.evaluate("QUICK FOX") == pytest.approx(model.evaluate("quick fox"))
 
@@ -644,7 +659,7 @@ def test_continued_lines_training_keeps_its_validation_lines(monkeypatch):
     model = CharRNN(hidden_size=8)
     model.fit(text, steps=2, mode="lines", batch_size=4, val_fraction=0.1)   # a seed is drawn
     model.fit(text, steps=2)
-    assert seen[0] and seen[0] == seen[1]                       # no validation line leaks into training
+    assert seen[0] and seen[0] == seen[1]          # no validation line leaks into training
 
 
 PAGE_FAULTS = """
@@ -667,7 +682,8 @@ def plain_numpy_faults():
     return (faults() - before) / 5
 
 numpy_before = plain_numpy_faults()
-text = "".join(f"line {i}: the lamplighter walks the quay at dusk, and every lamp is lit.\\n" for i in range(400))
+text = "".join(f"line {i}: the lamplighter walks the quay at dusk, and every lamp is lit.\\n"
+               for i in range(400))
 model = CharRNN(cell="lstm", hidden_size=128, layers=2)
 model.workers = int(sys.argv[1])
 model.snapshots = 0     # the timeline's weight copies are memory kept on purpose, not a step's

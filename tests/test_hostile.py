@@ -396,7 +396,8 @@ def test_lines_validation_is_cut_and_bounded_like_training():
         session, _ = model._prepare("\n".join(lines) + "\n", 1, None, None, None, eval_every=None,
                                  seed=1, mode="lines", seq_length=None, batch_size=None,
                                  optimizer=None, lr=None, clip=None, clip_mode=None,
-                                 val_fraction=0.5, lower=None, lr_schedule=None, raw_text=None, full_validation=False)
+                                 val_fraction=0.5, lower=None, lr_schedule=None, raw_text=None,
+                                 full_validation=False)
     starts, lengths, whole = session.val_spans
     assert lengths.max() <= MAX_LINE
     assert whole.sum() == len(whole) - 1               # with seed 1, the long line is held out

@@ -105,7 +105,8 @@ def test_short_text_shrinks_preset_batch_with_a_note(ip, capsys):
     # The default preset (GRU 2x128, 32 streams of 50) cannot fill a four-line poem.
     ip.run_cell_magic("charrnn_train", "--preset default --steps 2", TEXT[:170])
     model = ip.user_ns["charrnn"]
-    assert (model.cell, model.layers, model.hidden_size) == (CELL, PRESETS["default"]["layers"], PRESETS["default"]["hidden_size"])
+    assert (model.cell, model.layers, model.hidden_size) == (
+        CELL, PRESETS["default"]["layers"], PRESETS["default"]["hidden_size"])
     assert model.config()["batch_size"] == 3
     assert "(the text is short: batch size 3 instead of 32)" in capsys.readouterr().out
 
@@ -544,9 +545,10 @@ def test_info_says_where_training_runs(ip, capsys, monkeypatch):
     train(ip, "small --quiet --batch-size 4")     # a batch of one has no halves to share
     model = ip.user_ns["small"]
     hint = " (CharRNN.workers = 1 to use one core)"
-    for workers, process, where in [(2, True, "2 workers: this process and a child process" + hint),
-                                    (2, False, "2 workers: this process and a second thread" + hint),
-                                    (1, True, "1 worker (this process)")]:
+    for workers, process, where in [
+            (2, True, "2 workers: this process and a child process" + hint),
+            (2, False, "2 workers: this process and a second thread" + hint),
+            (1, True, "1 worker (this process)")]:
         monkeypatch.setattr(model, "workers", workers)
         monkeypatch.setattr(model, "worker_process", process)
         capsys.readouterr()

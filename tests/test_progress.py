@@ -85,7 +85,8 @@ def test_widget_reporter_draws_bar_status_curve_and_preview(capsys):
         assert reporter.status_html.value == line.replace("&", "&amp;")
         assert reporter.curve.value.startswith("<svg") and "train " in reporter.curve.value
         assert "sample at step 20" in reporter.preview_html.value
-        assert capsys.readouterr().out.splitlines()[-1] == line   # also as text, for saved notebooks
+        # also as text, for saved notebooks
+        assert capsys.readouterr().out.splitlines()[-1] == line
     finally:
         close_tree(reporter.widget)
 

@@ -35,8 +35,8 @@ import weakref
 
 import ipywidgets as W
 
-from .plots import loss_curve_svg
 from ..progress import format_duration, status_parts
+from .plots import loss_curve_svg
 from .widget_tools import close_tree
 
 __all__ = ["BackgroundTraining", "train_in_background", "watch_training"]

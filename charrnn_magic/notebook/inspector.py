@@ -105,7 +105,8 @@ class InspectorPanel:
         if colour not in MODES:
             raise ValueError(f"colour={colour!r} is not a colouring: use one of {', '.join(MODES)}")
         if colour == "vs n-gram" and train_text is None:
-            raise ValueError("colour='vs n-gram' needs the n-gram's training text: pass train_text=")
+            raise ValueError("colour='vs n-gram' needs the n-gram's training text: "
+                             "pass train_text=")
         self.model = model
         trace_options = {} if max_chars is None else {"max_chars": max_chars}
         self.trace = tr = model.trace(text, **trace_options)
@@ -217,7 +218,7 @@ class InspectorPanel:
             n = self.ngram.n
             notes = ["first character: no prediction" if x != x else
                      f"RNN {r:.2f} nats, {n}-gram {r + x:.2f} nats"
-                     for x, r in zip(d.tolist(), rnn.tolist())]
+                     for x, r in zip(d.tolist(), rnn.tolist(), strict=True)]
             mean = float(np.nanmean(self.advantage)) if len(self.trace) > 1 else math.nan
             legend = _legend(_RED_WHITE_GREEN, [-3, 0, 3], f"n-gram loss − RNN loss (nats); "
                              f"mean {mean:+.3f}, {self.ngram.n}-gram")
@@ -229,7 +230,8 @@ class InspectorPanel:
             body = "".join(
                 f'<span style="background:{c}" title="{note}&#10;next: {pred}">'
                 f'{"↵" + chr(10) if chars[t] == chr(10) else chars[t]}</span>'
-                for t, c, note, pred in zip(range(start, stop), colours, notes, predictions))
+                for t, c, note, pred in zip(range(start, stop), colours, notes, predictions,
+                                            strict=True))
         # tex2jax_ignore / mathjax_ignore: a '$' in the text must not start a formula.
         self.view.value = ('<div class="charrnn-inside tex2jax_ignore mathjax_ignore" style="'
                            'font-family:var(--jp-code-font-family, monospace);font-size:13px;'
@@ -280,7 +282,8 @@ class InspectorPanel:
             ids, p = self._top_ids[start:stop].tolist(), self._top_p[start:stop].tolist()
             self._pred_cache[start] = [
                 "  ".join(f"{html.escape(_SHORT.get(chars[i], chars[i]))} {q:.2f}"
-                          for i, q in zip(row, qs)) for row, qs in zip(ids, p)]
+                          for i, q in zip(row, qs, strict=True))
+                for row, qs in zip(ids, p, strict=True)]
         return self._pred_cache[start]
 
     def _columns(self, start, stop, colours, notes, predictions) -> str:
@@ -291,9 +294,11 @@ class InspectorPanel:
         ids = self._top_ids[start:stop].tolist()
         shade = np.minimum((self._top_p[start:stop] * 4).astype(np.int64), 3).tolist()  # (n, 5)
         parts = [_COLUMN_STYLE]
-        for t, c, note, row, qs in zip(range(start, stop), colours, notes, ids, shade):
+        for t, c, note, row, qs in zip(range(start, stop), colours, notes, ids, shade,
+                                       strict=True):
             shown = "↵" if labels[t] == "\n" else "&nbsp;" if labels[t] == " " else labels[t]
-            below = "".join(f'<i class="q{q}">{short[i]}</i>' for i, q in zip(row, qs))
+            below = "".join(f'<i class="q{q}">{short[i]}</i>'
+                            for i, q in zip(row, qs, strict=True))
             parts.append(f'<span class="k" title="{note}"><b style="background:{c}">{shown}</b>'
                          f"{below}</span>")
             if labels[t] == "\n":
@@ -366,7 +371,8 @@ def saturation_svg(saturations, width: int = 720, height: int = 230) -> str:
                          f'fill="{colour}" fill-opacity="0.6"><title>layer {s.layer} {gate}[{j}]: '
                          f"{a:.2f} below 0.1, {b:.2f} above 0.9</title></circle>"
                          for j, (x, y, a, b) in enumerate(zip(xs.tolist(), ys.tolist(),
-                                                              s.left.tolist(), s.right.tolist())))
+                                                              s.left.tolist(), s.right.tolist(),
+                                                              strict=True)))
     parts.append(f'<text x="10" y="{top + side / 2:.1f}" {font} text-anchor="middle" '
                  f'transform="rotate(-90 10 {top + side / 2:.1f})">share of time &gt; 0.9</text>')
     lx = left + n * (side + gap)

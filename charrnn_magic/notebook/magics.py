@@ -43,13 +43,24 @@ from ..data import MODES, LongLinesCut
 from ..model import DTYPES
 from ..optim import CLIP_MODES, OPTIMIZERS
 from ..settings import ARCH_KEYS, AUTO, PRESETS
+from ..text import check_no_surrogates, normalize
 from ..trace import MAX_CHARS as MAX_TRACE_CHARS
 from ..train import LR_SCHEDULES, TrainingDiverged
-from ..text import check_no_surrogates, normalize
 from ..vocab import Vocab, describe_chars, describe_missing
 from .display import Sample, SampleList, mark_printed
-from .options import (described, listed, looks_numeric, number_in, one_of, option_of, parse_char,
-                      read_text_file, split_line, unescape, whole_number)
+from .options import (
+    described,
+    listed,
+    looks_numeric,
+    number_in,
+    one_of,
+    option_of,
+    parse_char,
+    read_text_file,
+    split_line,
+    unescape,
+    whole_number,
+)
 from .progress import make_reporter
 
 __all__ = ["CharRNNMagics", "load_ipython_extension", "unload_ipython_extension"]
@@ -168,7 +179,8 @@ class CharRNNMagics(Magics):
     @argument_group("Training")
     @argument("--resume", action="store_true",
               help="Continue training the model NAME (optimizer state kept).")
-    @argument("--steps", type=whole_number(1), metavar="N", help="Train N steps (default 1000; 60 passes "
+    @argument("--steps", type=whole_number(1), metavar="N",
+              help="Train N steps (default 1000; 60 passes "
               "over a short text learned whole, when more).")
     @argument("--epochs", type=number_in(0, above=True), metavar="E",
               help="Train E passes over the text.")
@@ -230,7 +242,8 @@ class CharRNNMagics(Magics):
             %charrnn_train names --file names.txt --mode lines --lower --preset tiny
             %charrnn_train poems --file poems.txt --resume --steps 1000 --lr 0.001
             %charrnn_train --corpus pydoc --background --minutes 30
-            %charrnn_train --corpus pydoc --preset large --minutes 10 --lr-schedule cosine --keep-best
+            %charrnn_train --corpus pydoc --preset large --minutes 10 \\
+                --lr-schedule cosine --keep-best
 
         Settings not given are chosen from the text: the model's size, dropout, batch, window
         and learning rate follow from how many characters there are (and --minutes), and the
@@ -240,9 +253,9 @@ class CharRNNMagics(Magics):
         lists them all) fixes settings instead; ``--preset classic`` is the classic
         min-char-rnn. With a validation part, the model ends with the weights of its best
         validation (--no-keep-best: the last ones) and training stops once validation has not
-        improved for 3 validations and 15 % of the run (--patience N, --no-early-stop). With --resume the
-        model keeps its architecture and the settings of its last training; options change
-        them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps (60
+        improved for 3 validations and 15 % of the run (--patience N, --no-early-stop). With
+        --resume the model keeps its architecture and the settings of its last training; options
+        change them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps (60
         passes over a short text learned whole, when that is more); with
         several, the first one reached stops it.
 
@@ -506,8 +519,9 @@ class CharRNNMagics(Magics):
         Generate text from a trained model: print it and return it.
 
         Returns a ``str``; with --count N > 1, a list of N strs (printed one after another,
-        each under a ``--- sample i ---`` line; one per line for a lines-mode model). The primed text is not repeated in the result;
-        a seed character is (it is the sample's first character). The returned value is not
+        each under a ``--- sample i ---`` line; one per line for a lines-mode model). The primed
+        text is not repeated in the result; a seed character is (it is the sample's first
+        character). The returned value is not
         echoed again as ``Out[n]``.
 
         Examples::
@@ -895,7 +909,7 @@ class CharRNNMagics(Magics):
                          + ("  (training)" if m.is_training else "")))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
-            print(" ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+            print(" ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
     @magic_arguments()
     @argument("name", nargs="?", metavar="NAME", help="Model (default: the current one).")
@@ -1026,7 +1040,7 @@ def unload_ipython_extension(ip):
     if instance is None:
         return
     for kind, table in instance.magics.items():
-        for magic_name, func in table.items():
+        for magic_name, _func in table.items():
             # Only our own entries: another extension may have taken a name since.
             if getattr(manager.magics[kind].get(magic_name), "__self__", None) is instance:
                 del manager.magics[kind][magic_name]

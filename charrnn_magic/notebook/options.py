@@ -15,7 +15,8 @@ from ..text import read_text
 
 
 def option_of(key: str) -> str:
-    """The option of a setting: ``hidden_size`` -> ``--hidden``, ``clip_mode`` -> ``--clip-mode``."""
+    """The option of a setting: ``hidden_size`` -> ``--hidden``, ``clip_mode`` ->
+    ``--clip-mode``."""
     return "--hidden" if key == "hidden_size" else "--" + key.replace("_", "-")
 
 
@@ -86,7 +87,8 @@ CHAR_NAMES = {
 
 
 def parse_char(text: str, option: str = "--seed-char") -> str:
-    """One character from an option value: ``a``, ``space``, ``newline``, ``\\n``, ``tab``, ``␣``."""
+    """One character from an option value: ``a``, ``space``, ``newline``, ``\\n``, ``tab``,
+    ``␣``."""
     if len(text) == 1:
         return text
     key = text.strip().lower()
@@ -98,7 +100,8 @@ def parse_char(text: str, option: str = "--seed-char") -> str:
 
 
 def unescape(text: str) -> str:
-    r"""``\n``, ``\t``, ``\r`` and ``\\`` in a priming text become newline, tab, return, backslash."""
+    r"""``\n``, ``\t``, ``\r`` and ``\\`` in a priming text become newline, tab, return,
+    backslash."""
     table = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
     return re.sub(r"\\([ntr\\])", lambda m: table[m.group(1)], text)
 
@@ -118,7 +121,7 @@ def split_line(line: str, magic_name: str = "charrnn", takes_value=frozenset()) 
       option's value (``-p #x`` primes with ``#x``).
     """
     words, comment_at = _words(line, magic_name)
-    for i, word in enumerate(words):
+    for i, _word in enumerate(words):
         if i in comment_at and not (i and words[i - 1] in takes_value):
             return words[:i]
     return words

@@ -367,12 +367,12 @@ def heatmap_html(texts, probs, prefix: str = "", sep: str = "\n") -> str:
     Hovering a character shows its probability; a newline shows as ``↵`` so its colour is visible.
     """
     parts = []
-    for i, (text, p) in enumerate(zip(texts, probs)):
+    for i, (text, p) in enumerate(zip(texts, probs, strict=True)):
         if i:
             parts.append(html.escape(sep))
         if prefix:
             parts.append(f"<b>{html.escape(prefix)}</b>")
-        for char, prob in zip(text, p):
+        for char, prob in zip(text, p, strict=True):
             prob = float(prob)
             shown = "↵\n" if char == "\n" else html.escape(char)
             if prob != prob:                           # NaN: a seed character, given not drawn

@@ -100,7 +100,7 @@ def loss_curve_svg(history, width: int = 480, height: int = 200, title: str | No
         parts.append(_polyline(sx(vsteps), sy(vloss), VAL_COLOR, 1.5))
         if vsteps.size <= 40:  # dots only while they stay readable
             parts.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.2" fill="{VAL_COLOR}"/>'
-                         for x, y in zip(sx(vsteps), sy(vloss)))
+                         for x, y in zip(sx(vsteps), sy(vloss), strict=True))
 
     # Legend with the latest values, top right.
     legend = []
@@ -109,7 +109,7 @@ def loss_curve_svg(history, width: int = 480, height: int = 200, title: str | No
     if vloss.size:
         legend.append((VAL_COLOR, f"val {vloss[-1]:.3f}"))
     lx = left + pw - 8
-    for i, (color, label) in enumerate(reversed(legend)):
+    for _i, (color, label) in enumerate(reversed(legend)):
         ly = top + 12
         parts.append(f'<text x="{lx}" y="{ly}" text-anchor="end" {_FONT} fill="{color}">'
                      f'{escape(label)}</text>')
@@ -155,7 +155,7 @@ def _downsample(x, y, max_points):
 
 
 def _polyline(xs, ys, color, stroke_width):
-    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
     if len(xs) == 1:
         return f'<circle cx="{xs[0]:.1f}" cy="{ys[0]:.1f}" r="2.5" fill="{color}"/>'
     return (f'<polyline points="{points}" fill="none" stroke="{color}" '
