@@ -209,10 +209,10 @@ class CharRNN:
         ``"norm"`` (the whole gradient, chosen) or ``"value"`` (each element, the classic);
         ``val_fraction`` held out for validation (0.1: the start of the text, or a seeded random
         tenth of the lines; a text under 2,000 characters is learned whole, 0); ``lower`` to
-        lower-case the text (and later primes and evaluations); ``lr_schedule`` ``"cosine"`` (chosen) to lower the learning
-        rate along half a cosine to 2 % of ``lr`` by the end of the run (steps, epochs or
-        minutes; a run with only ``target_loss`` has no known end, and keeps ``lr``), or
-        ``"constant"``. What the first fit chose by itself is in ``fit_notes``.
+        lower-case the text (and later primes and evaluations); ``lr_schedule`` ``"cosine"``
+        (chosen) to lower the learning rate along half a cosine to 2 % of ``lr`` by the end of
+        the run (steps, epochs or minutes; a run with only ``target_loss`` has no known end, and
+        keeps ``lr``), or ``"constant"``. What the first fit chose by itself is in ``fit_notes``.
         The text is normalised first (see ``charrnn_magic.text.normalize``): a leading BOM is
         dropped and ``\r\n`` and lone ``\r`` line ends become ``\n``, as are later primes and
         evaluated texts; ``raw_text=True`` keeps every character as given (the model then also
