@@ -189,7 +189,8 @@ class CharRNN:
     def fit(self, text: str, steps: int | None = None, epochs: float | None = None,
             minutes: float | None = None, target_loss: float | None = None, *,
             mode=None, seq_length=None, batch_size=None, optimizer=None, lr=None, clip=None,
-            clip_mode=None, val_fraction=None, lower=None, lr_schedule=None, raw_text=None,
+            clip_mode=None, val_fraction=None, holdout=None, lower=None, lr_schedule=None,
+            raw_text=None,
             seed=None, keep_best=None, patience=None, full_validation=False, eval_every=None,
             callback=None, stop_event=None) -> History:
         """Train on ``text`` until a stop rule fires; calling it again continues training.
@@ -207,8 +208,10 @@ class CharRNN:
         ``"adam"`` (chosen, lr 0.004; 0.01 for a text learned whole), ``"adagrad"`` (the classic,
         lr 0.1) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (chosen: 1; 0 disables) with ``clip_mode``
         ``"norm"`` (the whole gradient, chosen) or ``"value"`` (each element, the classic);
-        ``val_fraction`` held out for validation (0.1: the start of the text, or a seeded random
-        tenth of the lines; a text under 2,000 characters is learned whole, 0); ``lower`` to
+        ``val_fraction`` held out for validation (0.1, a seeded random tenth of the lines in lines
+        mode; a text under 2,000 characters is learned whole, 0), from where ``holdout`` says in
+        stream mode (``"start"``, chosen: training then reads the end of the text; ``"end"``, the
+        classic's); ``lower`` to
         lower-case the text (and later primes and evaluations); ``lr_schedule`` ``"cosine"``
         (chosen) to lower the learning rate along half a cosine to 2 % of ``lr`` by the end of
         the run (steps, epochs or minutes; a run with only ``target_loss`` has no known end, and
@@ -246,7 +249,8 @@ class CharRNN:
             session, rules = self._prepare(
                 text, steps, epochs, minutes, target_loss, mode=mode, seq_length=seq_length,
                 batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, clip_mode=clip_mode,
-                val_fraction=val_fraction, lower=lower, lr_schedule=lr_schedule, raw_text=raw_text,
+                val_fraction=val_fraction, holdout=holdout, lower=lower, lr_schedule=lr_schedule,
+                raw_text=raw_text,
                 seed=seed, eval_every=eval_every, full_validation=full_validation)
             with self._lock:
                 self._timeline.thin(self.snapshots)

@@ -44,7 +44,7 @@ import numpy as np
 
 from . import timeline
 from .cells import CELLS
-from .data import MODES
+from .data import HOLDOUTS, MODES
 from .model import Network
 from .optim import CLIP_MODES, OPTIMIZERS
 from .settings import ARCH_KEYS, TRAIN_DEFAULTS
@@ -273,6 +273,8 @@ def _check_meta_text(text) -> dict:
     _number(config, "config.val_fraction", "val_fraction", 0, 1, top_open=True)
     _flag(config, "config.lower", "lower")
     _choice(config, "config.lr_schedule", "lr_schedule", tuple(LR_SCHEDULES))
+    if "holdout" in config:                    # absent from files of before it was a setting
+        _choice(config, "config.holdout", "holdout", tuple(HOLDOUTS))
     _whole(config, "config.seed", "seed", 0)
     for key, default in settings.items():
         if isinstance(default, bool):

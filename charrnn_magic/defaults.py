@@ -48,7 +48,7 @@ RULE = (
 
 #: What every choice of the rule shares.
 COMMON = dict(optimizer="adam", clip=1.0, clip_mode="norm", lr_schedule="cosine",
-              batch_size=32, val_fraction=0.1)
+              batch_size=32, val_fraction=0.1, holdout="start")
 
 
 def choose(n_chars: int, minutes: float | None = None, mode: str = "stream") -> dict:

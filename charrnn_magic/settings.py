@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .cells import CELLS
-from .data import MODES
+from .data import HOLDOUTS, MODES
 from .model import DTYPES
 from .optim import CLIP_MODES, DEFAULT_LR, OPTIMIZERS
 from .train import LR_SCHEDULES
@@ -26,7 +26,7 @@ ARCH_KEYS = ("cell", "hidden_size", "layers", "dropout", "dtype")
 TRAIN_DEFAULTS = {
     "mode": "stream", "seq_length": 25, "batch_size": None, "optimizer": "adagrad", "lr": None,
     "clip": 5.0, "clip_mode": "value", "val_fraction": 0.1, "lower": False,
-    "lr_schedule": "constant", "raw_text": False,
+    "lr_schedule": "constant", "raw_text": False, "holdout": "end",
 }
 
 #: The name of "no preset": everything not given is chosen from the text (``defaults.py``).
@@ -99,6 +99,7 @@ def resolve(given: dict, previous: dict) -> dict:
     check_choice("clip_mode", settings["clip_mode"], CLIP_MODES)
     check_fraction("val_fraction", settings["val_fraction"])
     check_choice("lr_schedule", settings["lr_schedule"], LR_SCHEDULES)
+    check_choice("holdout", settings["holdout"], HOLDOUTS)
     settings["lower"], settings["raw_text"] = bool(settings["lower"]), bool(settings["raw_text"])
     for key in ("clip", "lr", "val_fraction"):
         settings[key] = float(settings[key])

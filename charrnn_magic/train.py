@@ -173,7 +173,7 @@ class TrainingSession:
         self.newline = vocab.chars.index("\n") if "\n" in vocab else None
         self.val_spans = None
         if self.mode == "stream":
-            train, val = split_stream(ids, settings["val_fraction"])
+            train, val = split_stream(ids, settings["val_fraction"], settings["holdout"])
             self.val_ids = val if len(val) >= 2 else None
             self.batches = StreamBatches(train, settings["batch_size"], settings["seq_length"])
             settings["seq_length"] = self.batches.seq_length
@@ -192,7 +192,7 @@ class TrainingSession:
         # Over the ids' bytes in place: a copy of a 1 GB text's ids took 15 s here, this 1 s.
         digest = hashlib.sha1(memoryview(np.ascontiguousarray(ids))).hexdigest()[:16]
         self.key = (f"{self.mode}:{settings['batch_size']}:{settings['seq_length']}:"
-                    f"{settings['val_fraction']}:{digest}")
+                    f"{settings['val_fraction']}:{settings['holdout']}:{digest}")
         self.net = self.optimizer = self.rng = self.lock = self.history = self.position = None
         self.step, self.on_step = 0, None
         self.continued = False      # whether the read position (same text, settings) was kept

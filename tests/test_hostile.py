@@ -374,7 +374,8 @@ def test_stream_validation_reads_a_bounded_part_of_a_big_text():
     session, _ = model._prepare(text, 1, None, None, None, eval_every=None, seed=1, mode=None,
                              seq_length=None, batch_size=None, optimizer=None, lr=None,
                              clip=None, clip_mode=None, val_fraction=0.5, lower=None,
-                             lr_schedule=None, raw_text=None, full_validation=False)
+                             lr_schedule=None, raw_text=None, full_validation=False,
+                                 holdout=None)
     assert len(session.val_ids) == len(text) // 2 > VALIDATION_CHARS   # all held out ...
     assert session.validation.chars <= VALIDATION_CHARS   # ... and a bounded sample validates
 
@@ -397,7 +398,7 @@ def test_lines_validation_is_cut_and_bounded_like_training():
                                  seed=1, mode="lines", seq_length=None, batch_size=None,
                                  optimizer=None, lr=None, clip=None, clip_mode=None,
                                  val_fraction=0.5, lower=None, lr_schedule=None, raw_text=None,
-                                 full_validation=False)
+                                 full_validation=False, holdout=None)
     starts, lengths, whole = session.val_spans
     assert lengths.max() <= MAX_LINE
     assert whole.sum() == len(whole) - 1               # with seed 1, the long line is held out

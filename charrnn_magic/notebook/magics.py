@@ -39,7 +39,7 @@ from traitlets import Bool, CaselessStrEnum, Float, Int, Unicode
 from ..cells import CELLS
 from ..charrnn import CharRNN
 from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
-from ..data import MODES, LongLinesCut
+from ..data import HOLDOUTS, MODES, LongLinesCut
 from ..model import DTYPES
 from ..optim import CLIP_MODES, OPTIMIZERS
 from ..settings import ARCH_KEYS, AUTO, PRESETS
@@ -67,7 +67,7 @@ __all__ = ["CharRNNMagics", "load_ipython_extension", "unload_ipython_extension"
 
 #: fit settings that a preset or a %config default may provide.
 TRAIN_KEYS = ("mode", "seq_length", "batch_size", "optimizer", "lr", "clip", "clip_mode",
-              "val_fraction", "eval_every", "lr_schedule")
+              "val_fraction", "holdout", "eval_every", "lr_schedule")
 STOP_KEYS = ("steps", "epochs", "minutes", "target_loss")
 #: What %charrnn_inspect --colour can start with.
 INSPECT_COLOURS = ("activation", "surprise", "ngram")
@@ -126,6 +126,8 @@ class CharRNNMagics(Magics):
                                what="Learning-rate schedule", option="--lr-schedule")
     val_fraction = _from_preset(Float, what="Share of the text held out",
                                 option="--val-fraction")
+    holdout = _from_preset(CaselessStrEnum, list(HOLDOUTS), option="--holdout",
+                           what="Where stream mode holds its validation part out")
     eval_every = _from_preset(Int, what="Steps between validations", option="--eval-every")
     steps = Int(None, allow_none=True, help=(
         "Steps when no stop rule is given (--steps); None: the engine's 1000 (more for a short "
@@ -197,6 +199,7 @@ class CharRNNMagics(Magics):
               help=described(LR_SCHEDULES))
     @argument("--val-fraction", type=number_in(0, 1, below=True), metavar="F",
               help="Share of the text held out for validation (0: none).")
+    @argument("--holdout", type=one_of(*HOLDOUTS), metavar="WHERE", help=described(HOLDOUTS))
     @argument("--eval-every", type=whole_number(1), metavar="N", help="Steps between validations.")
     @argument("--keep-best", action="store_true", default=None,
               help="End with the weights of the best validation loss (the default).")
