@@ -218,7 +218,7 @@ def digest(meta_text: str, tensors: dict[str, np.ndarray]) -> str:
         a = np.ascontiguousarray(tensors[name])
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
         h.update(f"\n{name}\n{_dtype_code(a)}\n{list(a.shape)}\n".encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(a.reshape(-1).view(np.uint8))      # also for an empty (0, n) tensor
     return h.hexdigest()
 
 

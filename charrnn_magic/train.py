@@ -190,7 +190,7 @@ class TrainingSession:
             self.validation = ValidationSample(self.val_ids, self.mode, self.newline,
                                                self.val_spans, validation_chars)
         # Over the ids' bytes in place: a copy of a 1 GB text's ids took 15 s here, this 1 s.
-        digest = hashlib.sha1(memoryview(np.ascontiguousarray(ids))).hexdigest()[:16]
+        digest = hashlib.sha1(np.ascontiguousarray(ids).view(np.uint8)).hexdigest()[:16]
         self.key = (f"{self.mode}:{settings['batch_size']}:{settings['seq_length']}:"
                     f"{settings['val_fraction']}:{settings['holdout']}:{digest}")
         self.net = self.optimizer = self.rng = self.lock = self.history = self.position = None

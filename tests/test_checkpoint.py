@@ -587,3 +587,13 @@ def test_crafted_files_load_a_consistent_model_or_are_refused(saved, tmp_path, d
         loaded.sample(5, seed=0)
     again = CharRNN.load(loaded.save(tmp_path / "again.safetensors"))
     assert same_model(again, loaded)
+
+
+def test_the_checksum_covers_empty_tensors_of_any_shape():
+    """Found by hypothesis: a header edit that made a history tensor (0, 1) crashed the checksum
+    with a TypeError instead of giving the usual ValueError."""
+    from charrnn_magic.checkpoint import digest
+
+    empty = {"history/val_loss": np.zeros((0, 1)), "weights/x": np.ones(3, np.float32)}
+    flat = {"history/val_loss": np.zeros(0), "weights/x": np.ones(3, np.float32)}
+    assert digest("{}", empty) != digest("{}", flat)          # the shape is part of the sum
