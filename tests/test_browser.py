@@ -23,6 +23,7 @@ the test drives the system browser. Without them the test is skipped, unless
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -423,9 +424,10 @@ def panel_flow(server: JupyterServer, pictures: Path, log=print) -> dict[str, Pa
     return shots
 
 
-@pytest.fixture(params=list(FRONT_ENDS), ids=list(FRONT_ENDS))
-def server(request, tmp_path):
-    front = FRONT_ENDS[request.param]
+@contextlib.contextmanager
+def serving(front_end: str, tmp_path):
+    """A running server of ``front_end`` (a FRONT_ENDS key) over a new folder of ``tmp_path``."""
+    front = FRONT_ENDS[front_end]
     _required(front)
     root = tmp_path / "notebooks"
     root.mkdir()
@@ -435,6 +437,12 @@ def server(request, tmp_path):
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(params=list(FRONT_ENDS), ids=list(FRONT_ENDS))
+def server(request, tmp_path):
+    with serving(request.param, tmp_path) as running:
+        yield running
 
 
 def test_panel_sliders_change_the_sample(server, tmp_path, capsys):

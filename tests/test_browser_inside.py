@@ -22,10 +22,9 @@ from tests.test_browser import (
     CELLS_DONE,
     CHROMIUM,
     CHROMIUM_ARGS,
-    FRONT_ENDS,
     REPO,
-    JupyterServer,
     _required,
+    serving,
 )
 
 pytestmark = pytest.mark.browser
@@ -39,16 +38,8 @@ SPANS_JS = """el => Array.from(el.querySelectorAll('.charrnn-inside span[title]'
 @pytest.fixture
 def lab(tmp_path):
     """A JupyterLab server (``tests/test_browser.py``'s) serving a folder of ``tmp_path``."""
-    front = FRONT_ENDS["jupyterlab"]
-    _required(front)
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    running = JupyterServer(front, root)
-    try:
-        running.wait_ready()
+    with serving("jupyterlab", tmp_path) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _prepare(path: Path) -> int:
