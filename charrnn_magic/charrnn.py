@@ -62,7 +62,6 @@ __all__ = ["CharRNN", "PRESETS", "ARCH_KEYS", "LINE_END"]
 _CHOSEN_KEYS = ARCH_KEYS[:-1]
 
 
-
 class CharRNN:
     """A character-level recurrent language model in pure NumPy.
 

@@ -230,7 +230,10 @@ def _serve(memory: int, conn) -> None:
             reply = (True, net.loss(X, Y, mask, state, rng))
         except Exception as exc:  # noqa: BLE001  (sent back and raised in the parent)
             reply = (False, exc)
-        conn.send(reply)
+        try:
+            conn.send(reply)
+        except OSError:                 # the parent is gone (killed mid-window): end quietly
+            return
 
 
 def _main() -> None:
