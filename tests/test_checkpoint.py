@@ -72,6 +72,19 @@ def craft(good: Path, out: Path, meta=None, header=None, sign=True) -> Path:
     return out
 
 
+def with_tensors(good: Path, out: Path, edit) -> Path:
+    """``good`` with ``edit(tensors)`` applied to its tensors (in place), the same metadata, and
+    signed again."""
+    from safetensors.numpy import load_file, save_file
+
+    tensors = load_file(good)
+    edit(tensors)
+    head, _ = split(good.read_bytes())
+    save_file(tensors, out, metadata=head["__metadata__"])
+    resign(out)
+    return out
+
+
 def resign(path: Path):
     """Put the right checksum into ``path``'s header, if safetensors can read its tensors (and
     the code under test has checksums)."""
@@ -173,30 +186,18 @@ def test_a_model_of_the_wrong_dtype_is_refused(saved, tmp_path):
 
 
 def test_an_extra_tensor_is_refused(saved, tmp_path):
-    from safetensors.numpy import load_file, save_file
-
     _, good = saved["stream"]
-    tensors = load_file(good)
-    tensors["weights/l7.Wx"] = np.zeros(3, np.float32)
-    head, _ = split(good.read_bytes())
-    bad = tmp_path / "extra.safetensors"
-    save_file(tensors, bad, metadata=head["__metadata__"])
-    resign(bad)
+    bad = with_tensors(good, tmp_path / "extra.safetensors",
+                       lambda t: t.update({"weights/l7.Wx": np.zeros(3, np.float32)}))
     with pytest.raises(ValueError, match=r"a tensor 'weights/l7.Wx' that its configuration"):
         CharRNN.load(bad)
 
 
 def test_a_missing_position_state_is_refused(saved, tmp_path):
     """A stream-mode position inside the text needs every layer's hidden state."""
-    from safetensors.numpy import load_file, save_file
-
     _, good = saved["stream"]
-    tensors = load_file(good)
-    del tensors["position/state1.0"]
-    head, _ = split(good.read_bytes())
-    bad = tmp_path / "nostate.safetensors"
-    save_file(tensors, bad, metadata=head["__metadata__"])
-    resign(bad)
+    bad = with_tensors(good, tmp_path / "nostate.safetensors",
+                       lambda t: t.pop("position/state1.0"))
     with pytest.raises(ValueError, match=r"tensor 'position/state1.0' is missing"):
         CharRNN.load(bad)
 
@@ -311,15 +312,11 @@ def test_each_bad_field_is_named_in_one_line(saved, tmp_path, where, value, mess
 def test_a_bad_history_value_is_refused_before_building(saved, tmp_path, no_network):
     """Values the shapes do not tell are checked too (a step number of 1.5), still before the
     network is built: a failed load builds nothing."""
-    from safetensors.numpy import load_file, save_file
+    def half_a_step(tensors):
+        tensors["history/step"][0] = 1.5
 
     _, good = saved["stream"]
-    tensors = load_file(good)
-    tensors["history/step"][0] = 1.5
-    head, _ = split(good.read_bytes())
-    bad = tmp_path / "half.safetensors"
-    save_file(tensors, bad, metadata=head["__metadata__"])
-    resign(bad)
+    bad = with_tensors(good, tmp_path / "half.safetensors", half_a_step)
     with pytest.raises(ValueError, match=r"'history/step' is not a list of whole step numbers"):
         CharRNN.load(bad)
 
