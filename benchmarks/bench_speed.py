@@ -16,13 +16,23 @@ Comparisons (tinyshakespeare, the classic configuration: vanilla tanh RNN, hidde
 Adagrad 0.1, element-wise clip ±5):
   rnn     engine batch 1 and batch 32 (float32) | classic per-character loop (float64)
           | torch nn.RNN batch 1 and batch 32 at 1 and 2 threads
+          | torch nn.Embedding + nn.RNN batch 32 at 1 and 2 threads
   lstm    engine LSTM 2x256 batch 32 | torch nn.LSTM 2x256 batch 32 at 1 and 2 threads
-          (both Adam 2e-3)
+          (both Adam 2e-3, one-hot torch input)
+  presets GRU 2x128, GRU 2x256 and LSTM 2x256, each: the engine through `CharRNN(cell=...,
+          hidden_size=..., layers=...).fit(...)` with automatic workers | what a PyTorch user
+          writes, nn.Embedding -> the fused nn.GRU / nn.LSTM -> nn.Linear, at 1 and 2 threads;
+          all at batch 32, window 50, Adam 2e-3, global-norm clip 1
   sample  engine RNN hidden 128, `sample(length=1000)` | classic one-hot + np.random.choice loop
+
+Every training table also gives the fraction of the two-core float32 GEMM peak each program
+reaches: chars/s x the model's multiply-adds per character (forward, backward and weight
+gradients, with the first layer's input a table lookup), against twice the one-core sgemm rate
+measured at the start of the run (`gemm_peak`).
 
     python benchmarks/bench_speed.py --quick   # ~1.5 min on a quiet machine:
                                                #   a smoke run, rough figures
-    python benchmarks/bench_speed.py           # ~5 min on a quiet machine:
+    python benchmarks/bench_speed.py           # ~12 min on a quiet machine:
                                                #   the figures for the README
 """
 from __future__ import annotations
@@ -57,6 +67,7 @@ class Contender:
     meter: dict | None = None          # the engine's own chars/s meter, when it has one
     # seconds a call costs beyond its units (estimated in warm-up)
     call_overhead: float = 0.0
+    macs: int = 0                       # the model's multiply-adds per character trained (0: n/a)
 
     @property
     def rate(self) -> float:
@@ -68,7 +79,8 @@ class Contender:
 # --------------------------------------------------------------------------------------------
 
 def engine_trainer(text: str, label: str, cell: str, hidden: int, layers: int, batch: int,
-                   optimizer: str, lr: float, threads: int = 1):
+                   optimizer: str, lr: float, threads: int = 1, seq_length: int = SEQ,
+                   clip: float = 5.0, clip_mode: str = "value"):
     """The engine through its public API: one `fit(steps=n)` call per unit of n steps, with
     `threads` BLAS threads (the engine's default is 1; 2 is faster for big models on an idle
     machine, so both are measured, as PyTorch is)."""
@@ -88,13 +100,15 @@ def engine_trainer(text: str, label: str, cell: str, hidden: int, layers: int, b
         meter["cps"] = p.chars_per_sec
 
     def run(steps: int) -> None:
-        model.fit(text, steps=steps, batch_size=batch, seq_length=SEQ, optimizer=optimizer, lr=lr,
-                  clip=5.0, clip_mode="value", lr_schedule="constant", val_fraction=0,
+        model.fit(text, steps=steps, batch_size=batch, seq_length=seq_length, optimizer=optimizer,
+                  lr=lr, clip=clip, clip_mode=clip_mode, lr_schedule="constant", val_fraction=0,
                   callback=on_progress)
 
-    workers = model.workers if model.workers else "auto"
-    return Contender(label, run, SEQ * batch, "float32", f"blas {threads}, workers {workers}",
-                     kind="engine", meter=meter)
+    run(1)      # the first fit builds the weights; then where training runs is known
+    workers = model.where_training_runs().split(":")[0]       # e.g. "2 workers"
+    return Contender(label, run, seq_length * batch, "float32",
+                     f"blas {threads}, {workers}", kind="engine", meter=meter,
+                     macs=macs_per_char(cell, hidden, layers, len(set(text))))
 
 
 def classic_trainer(text: str):
@@ -110,7 +124,9 @@ def torch_trainer(text: str, label: str, threads: int, **cfg):
     tref.set_threads(threads)      # for this contender's process only
     trainer = tref.TorchTrainer(text, **cfg)
     return Contender(label, trainer.train, trainer.chars_per_step, "float32", str(threads),
-                     kind="torch")
+                     kind="torch", macs=macs_per_char(cfg.get("cell", "rnn"),
+                                                      cfg.get("hidden_size", 100),
+                                                      cfg.get("layers", 1), trainer.vocab_size))
 
 
 SAMPLE_LEN = 1000
@@ -158,6 +174,54 @@ def classic_sampler(text: str, hidden: int):
                      SAMPLE_LEN, "float64", "NumPy default", kind="classic")
 
 
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def macs_per_char(cell: str, hidden: int, layers: int, vocab: int) -> int:
+    """Multiply-adds one trained character needs: per layer the recurrent product h @ Wh forward,
+    its carried gradient and its weight gradient (3 H·G), plus for every layer above the first
+    the input product, its input gradient and its weight gradient (3 H·G; the first layer's input
+    is a table lookup); the head forward, its input gradient and weight gradient (3 H·V). The
+    same count for every program of a model, so the fractions of peak compare as the speeds do."""
+    G = GATES[cell] * hidden
+    return 3 * hidden * G * layers + 3 * hidden * G * (layers - 1) + 3 * hidden * vocab
+
+
+def gemm_peak(seconds: float = 2.0) -> float:
+    """The one-core float32 matrix-product rate, FLOP/s: the best of repeated 1024x1024x1024
+    products with one BLAS thread, NumPy's BLAS (run in a child, so that this process's thread
+    pools stay untouched)."""
+    ctx = mp.get_context("spawn")
+    here, there = ctx.Pipe()
+    p = ctx.Process(target=_gemm_rate, args=(there, seconds), daemon=True)
+    p.start()
+    rate = here.recv()
+    p.join()
+    return rate
+
+
+def _gemm_rate(conn, seconds: float) -> None:
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    n = 1024
+    a, b = (np.random.default_rng(0).standard_normal((n, n), dtype=np.float32) for _ in "ab")
+    out = np.empty((n, n), np.float32)
+    best, end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = max(best, 2 * n**3 / (time.perf_counter() - start))
+    conn.send(best)
+
+
+def peak_share(c: Contender, peak_two_cores: float | None) -> str:
+    if not (c.macs and peak_two_cores):
+        return "-"
+    return f"{c.rate * c.macs * 2 / peak_two_cores:.0%}"
+
+
 # --------------------------------------------------------------------------------------------
 # The alternating runner: one process per contender, driven from here
 # --------------------------------------------------------------------------------------------
@@ -189,7 +253,8 @@ def serve(conn, factory: Callable, kwargs: dict) -> None:
     if isinstance(c, str):
         conn.send(c)
         return
-    conn.send({k: getattr(c, k) for k in ("name", "chars_per_unit", "dtype", "threads", "kind")})
+    conn.send({k: getattr(c, k) for k in ("name", "chars_per_unit", "dtype", "threads", "kind",
+                                          "macs")})
     while True:
         cmd, args = conn.recv()
         if cmd == "warm":
@@ -288,7 +353,8 @@ def target_row(check: str, value: float | None, unit: str, wanted: str,
     return [check, shown, wanted, "yes" if met(value) else "NO"]
 
 
-def training_table(cs: list[Contender], title: str, classic_c, torch_for) -> None:
+def training_table(cs: list[Contender], title: str, classic_c, torch_for,
+                   peak: float | None = None) -> None:
     rows = []
     for c in cs:
         extra = []
@@ -299,9 +365,9 @@ def training_table(cs: list[Contender], title: str, classic_c, torch_for) -> Non
         extra = "; ".join(extra)
         rows.append([c.name, c.dtype, c.threads, fmt_num(c.rate), spread(c.rates),
                      ratio(c, classic_c) if c is not classic_c else "1.00x",
-                     ratio(c, torch_for(c)), extra])
+                     ratio(c, torch_for(c)), peak_share(c, peak), extra])
     print_table(["program", "dtype", "threads", "chars/s (median)", "min..max", "vs classic",
-                 "vs torch best", "note"], rows, title=title)
+                 "vs torch best", "of 2-core peak", "note"], rows, title=title)
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,7 +381,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, help="rounds per comparison (default 7; 3 with --quick)")
     ap.add_argument("--round-seconds", type=float,
                     help="work per contender per round (default 3 s; 1 s with --quick)")
-    ap.add_argument("--only", action="append", choices=["rnn", "lstm", "sample"],
+    ap.add_argument("--only", action="append", choices=["rnn", "lstm", "presets", "sample"],
                     help="run only this comparison (repeatable)")
     ap.add_argument("--no-torch", action="store_true", help="leave out the PyTorch rows")
     ap.add_argument("--torch-threads", default="1,2",
@@ -326,13 +392,17 @@ def main() -> None:
     rounds = args.rounds or (3 if args.quick else 7)
     round_s = args.round_seconds or (1.0 if args.quick else 3.0)
     warmup = 0.5 if args.quick else 2.0
-    only = set(args.only or ["rnn", "lstm", "sample"])
+    only = set(args.only or ["rnn", "lstm", "presets", "sample"])
     threads = [int(t) for t in args.torch_threads.split(",")] if not args.no_torch else []
 
     # a missing data file stops the run here, not in a child
     _common.read_data("tinyshakespeare.txt")
     print(_common.machine_line())
     print(f"{rounds} rounds, ~{round_s:g} s per contender per round, alternating")
+    one_core = gemm_peak(0.5 if args.quick else 2.0)
+    peak = 2 * one_core
+    print(f"float32 GEMM peak: {one_core / 1e9:.1f} GFLOP/s on one core (1024^3 sgemm, best of "
+          f"repeats), so {peak / 1e9:.1f} on two", flush=True)
     skipped: list[str] = []
     results: dict[str, list[Contender]] = {}
     targets = []  # table rows: check, measured, wanted, met
@@ -356,6 +426,10 @@ def main() -> None:
                 label = f"torch nn.RNN batch {b} ({t} thr)"
                 specs.append((label, torch_trainer,
                               dict(label=label, threads=t, **dict(rnn, batch_size=b))))
+        for t in threads:
+            label = f"torch nn.Embedding+nn.RNN batch 32 ({t} thr)"
+            specs.append((label, torch_trainer, dict(label=label, threads=t, inputs="embedding",
+                                                     **dict(rnn, batch_size=32))))
         cs = build(specs, skipped)
         run_alternating(cs, rounds, warmup, round_s, "RNN h100 seq 25 Adagrad 0.1 clip 5")
         results["rnn"] = cs
@@ -366,14 +440,17 @@ def main() -> None:
                               else "torch nn.RNN batch 1")
 
         training_table(cs, "Training throughput, vanilla RNN, hidden 100, seq 25 (chars/s)", cl,
-                       torch_for)
+                       torch_for, peak)
         e32 = best_torch(cs, "engine RNN batch 32", kind="engine")
         if e32:
             targets.append(target_row("RNN batch 32 vs classic", ratio_value(e32, cl), "x",
                                       ">= 15x", lambda v: v >= 15))
-            targets.append(target_row("RNN batch 32 vs torch (better of threads, each)",
+            targets.append(target_row("RNN batch 32 vs torch one-hot (better of threads)",
                                       ratio_value(e32, torch_for(e32)), "x", ">= 2x",
                                       lambda v: v >= 2))
+            targets.append(target_row("RNN batch 32 vs torch nn.Embedding (better of threads)",
+                                      ratio_value(e32, best_torch(cs, "torch nn.Embedding")),
+                                      "x", ">= 2x", lambda v: v >= 2))
 
     if "lstm" in only:
         lstm = dict(tref.LSTM_2x256)
@@ -389,12 +466,40 @@ def main() -> None:
         run_alternating(cs, rounds, warmup, round_s, "LSTM 2x256 seq 25 batch 32 Adam 2e-3 clip 5")
         results["lstm"] = cs
         training_table(cs, "Training throughput, LSTM 2 layers x 256, batch 32 (chars/s)", None,
-                       lambda c: best_torch(cs, "torch nn.LSTM"))
+                       lambda c: best_torch(cs, "torch nn.LSTM"), peak)
         e = best_torch(cs, "engine LSTM", kind="engine")
         if e:
-            targets.append(target_row("LSTM 2x256 batch 32 vs torch (better of threads, each)",
+            targets.append(target_row("LSTM 2x256 seq 25 vs torch one-hot (better of threads)",
                                       ratio_value(e, best_torch(cs, "torch nn.LSTM")), "x",
                                       ">= 1.0x", lambda v: v >= 1.0))
+
+    if "presets" in only:
+        wanted = {"GRU 2x128": 1.5, "GRU 2x256": 1.5, "LSTM 2x256": 1.2}
+        preset = dict(tref.PRESET_SETTINGS)
+        for model, want in wanted.items():
+            arch = tref.PRESET_MODELS[model]
+            label = f"engine {model}"
+            specs = [(label, engine_trainer, dict(
+                label=label, cell=arch["cell"], hidden=arch["hidden_size"],
+                layers=arch["layers"], batch=preset["batch_size"], optimizer=preset["optimizer"],
+                lr=preset["lr"], seq_length=preset["seq_length"], clip=preset["clip"],
+                clip_mode=preset["clip_mode"]))]
+            for t in threads:
+                tl = f"torch {model} nn.Embedding ({t} thr)"
+                specs.append((tl, torch_trainer, dict(label=tl, threads=t, **arch, **preset)))
+            cs = build(specs, skipped)
+            run_alternating(cs, rounds, warmup, round_s,
+                            f"{model} window 50 batch 32 Adam 2e-3 norm clip 1")
+            results[f"presets {model}"] = cs
+            torch_best = best_torch(cs, f"torch {model}")
+            training_table(cs, f"Training throughput, {model}, window 50, batch 32 (chars/s)",
+                           None, lambda c, best=torch_best: best, peak)
+            e = best_torch(cs, "engine", kind="engine")
+            if e:
+                targets.append(target_row(
+                    f"{model} vs torch nn.Embedding (better of threads)",
+                    ratio_value(e, torch_best), "x", f">= {want}x",
+                    lambda v, want=want: v >= want))
 
     if "sample" in only:
         cs = build([("engine sampling", engine_sampler, dict(hidden=128)),
@@ -422,7 +527,7 @@ def main() -> None:
                                       " ms", "~30 ms", lambda v: v <= 30))
 
     if targets:
-        print_table(["target (issue 6)", "measured", "wanted", "met"], targets,
+        print_table(["target", "measured", "wanted", "met"], targets,
                     title="Targets, measured in this run")
     if skipped:
         print("\nSkipped rows:")
@@ -430,6 +535,7 @@ def main() -> None:
             print(f"  - {s}")
     if args.json:
         out = {"machine": _common.machine_line(), "rounds": rounds, "round_seconds": round_s,
+               "gemm_peak_one_core_flops": one_core,
                "results": {k: [{"name": c.name, "dtype": c.dtype, "threads": c.threads,
                                 "chars_per_unit": c.chars_per_unit, "units": c.units,
                                 "chars_per_sec_rounds": c.rates} for c in v]

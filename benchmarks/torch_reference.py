@@ -1,15 +1,21 @@
-"""PyTorch CPU reference: the same char models built from `nn.RNN` / `nn.LSTM`,
+"""PyTorch CPU reference: the same char models built from `nn.RNN` / `nn.GRU` / `nn.LSTM`,
 for a speed yardstick.
 
 Same configuration as the engine and the classic algorithm:
-- input: the character id as a one-hot vector of the vocabulary size, so the first layer's input
-  weights are exactly the classic W_xh (V -> H); PyTorch's CPU RNN turns the whole window's input
-  projection into one matrix product, which is the fast path it would choose anyway;
+- input, one of two:
+  - `inputs="onehot"`: the character id as a one-hot vector of the vocabulary size, so the first
+    layer's input weights are exactly the classic W_xh (V -> H);
+  - `inputs="embedding"` (what a PyTorch user writes): `nn.Embedding(V, E)` in front of the fused
+    cell, E = `embedding_size` (64 by default, makemore's size; the table lookup is cheaper than
+    the one-hot product, and the smaller E the cheaper the first layer's input product);
+  PyTorch's CPU RNN turns the whole window's input projection into one matrix product, which is
+  the fast path it would choose anyway;
 - a Linear head to the vocabulary, cross-entropy summed over the window and averaged over the
   batch (the classic sums over the window; the batch mean keeps the gradient scale per stream);
 - B parallel streams through the text, hidden state carried from window to window (detached:
   truncated backpropagation through time), reset when the streams wrap around;
-- Adagrad lr 0.1 + element-wise clip ±5 for the RNN (the classic recipe); Adam 2e-3 for the LSTM.
+- Adagrad lr 0.1 + element-wise clip ±5 for the RNN (the classic recipe); Adam 2e-3 for the LSTM;
+  the preset comparisons (`PRESET_SETTINGS`): Adam 2e-3, window 50, clip of the global norm at 1.
 
 torch is optional (`pip install torch==2.13.0`, a CPU wheel): `available()` says whether it can be
 imported, and every benchmark skips the torch rows with a message when it cannot.
@@ -40,19 +46,26 @@ def available() -> bool:
 if torch is not None:
 
     class CharModel(nn.Module):
-        """one-hot -> nn.RNN / nn.LSTM (stacked) -> Linear to the vocabulary."""
+        """one-hot or nn.Embedding -> nn.RNN / nn.GRU / nn.LSTM (stacked) -> Linear to the
+        vocabulary."""
 
-        def __init__(self, vocab_size: int, cell: str, hidden_size: int, layers: int):
+        def __init__(self, vocab_size: int, cell: str, hidden_size: int, layers: int,
+                     inputs: str = "onehot", embedding_size: int = 64):
             super().__init__()
-            rnn_cls = {"rnn": nn.RNN, "lstm": nn.LSTM}[cell]
+            rnn_cls = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell]
             kwargs = {"nonlinearity": "tanh"} if cell == "rnn" else {}
             self.vocab_size = vocab_size
+            self.embed = nn.Embedding(vocab_size, embedding_size) if inputs == "embedding" else None
+            width = embedding_size if self.embed is not None else vocab_size
             # (T, B, F) layout
-            self.rnn = rnn_cls(vocab_size, hidden_size, num_layers=layers, **kwargs)
+            self.rnn = rnn_cls(width, hidden_size, num_layers=layers, **kwargs)
             self.head = nn.Linear(hidden_size, vocab_size)
 
         def forward(self, ids, state):
-            x = F.one_hot(ids, self.vocab_size).to(torch.float32)   # (T, B, V)
+            if self.embed is not None:
+                x = self.embed(ids)                                   # (T, B, E)
+            else:
+                x = F.one_hot(ids, self.vocab_size).to(torch.float32)   # (T, B, V)
             out, state = self.rnn(x, state)                          # (T, B, H)
             return self.head(out), state                             # (T, B, V)
 
@@ -63,7 +76,8 @@ class TorchTrainer:
 
     def __init__(self, text: str, cell: str = "rnn", hidden_size: int = 100, layers: int = 1,
                  seq_length: int = 25, batch_size: int = 32, optimizer: str = "adagrad",
-                 lr: float = 0.1, clip: float = 5.0, seed: int = 0):
+                 lr: float = 0.1, clip: float = 5.0, clip_mode: str = "value",
+                 inputs: str = "onehot", embedding_size: int = 64, seed: int = 0):
         if torch is None:
             raise RuntimeError(f"torch is not installed ({TORCH_INSTALL})")
         torch.manual_seed(seed)
@@ -75,8 +89,10 @@ class TorchTrainer:
         per_stream = len(ids) // batch_size
         streams = ids[: per_stream * batch_size].reshape(batch_size, per_stream).T
         self.streams = torch.from_numpy(streams.copy())
+        self.vocab_size = len(chars)
         self.T, self.B, self.clip, self.cell = seq_length, batch_size, clip, cell
-        self.model = CharModel(len(chars), cell, hidden_size, layers)
+        self.clip_mode = clip_mode
+        self.model = CharModel(len(chars), cell, hidden_size, layers, inputs, embedding_size)
         opt = {"adagrad": torch.optim.Adagrad, "adam": torch.optim.Adam}[optimizer]
         self.opt = opt(self.model.parameters(), lr=lr)
         self.pos = 0
@@ -99,7 +115,9 @@ class TorchTrainer:
                                    reduction="sum") / self.B
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
-            if self.clip:
+            if self.clip and self.clip_mode == "norm":
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+            elif self.clip:
                 nn.utils.clip_grad_value_(self.model.parameters(), self.clip)
             self.opt.step()
             # Truncated BPTT: keep the values of the state, drop its graph.
@@ -117,6 +135,14 @@ RNN_CLASSIC = dict(cell="rnn", hidden_size=100, layers=1, seq_length=25, optimiz
                    lr=0.1, clip=5.0)
 LSTM_2x256 = dict(cell="lstm", hidden_size=256, layers=2, seq_length=25, batch_size=32,
                   optimizer="adam", lr=2e-3, clip=5.0)
+#: The preset comparisons: what a PyTorch user writes (nn.Embedding, the fused cell, Adam, norm
+#: clipping), with the training settings the engine's chosen defaults use.
+PRESET_SETTINGS = dict(seq_length=50, batch_size=32, optimizer="adam", lr=2e-3, clip=1.0,
+                       clip_mode="norm", inputs="embedding")
+PRESET_MODELS = {"GRU 2x128": dict(cell="gru", hidden_size=128, layers=2),
+                 "GRU 2x256": dict(cell="gru", hidden_size=256, layers=2),
+                 "LSTM 2x256": dict(cell="lstm", hidden_size=256, layers=2),
+                 "RNN 100": dict(cell="rnn", hidden_size=100, layers=1)}
 
 
 def set_threads(n: int) -> None:
