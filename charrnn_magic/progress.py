@@ -39,13 +39,10 @@ from __future__ import annotations
 import sys
 import time
 
+from .train import clearly_above
+
 __all__ = ["make_reporter", "Reporter", "TextReporter", "QuietReporter", "format_duration",
            "overfitting"]
-
-#: Validation is "clearly" above its best when it is this many nats per character higher ...
-OVERFIT_MARGIN = 0.05
-#: ... and this share of the best higher.
-OVERFIT_SHARE = 0.02
 
 
 def make_reporter(model, *, name: str = "model", quiet: bool = False,
@@ -85,9 +82,9 @@ def overfitting(val_loss, best_val_loss, best_step, keep_best=True, loss=None) -
         return None
     if loss is not None and loss >= best_val_loss:
         return None
-    gap = val_loss - best_val_loss
-    if gap < max(OVERFIT_MARGIN, OVERFIT_SHARE * best_val_loss):
+    if not clearly_above(val_loss, best_val_loss):
         return None
+    gap = val_loss - best_val_loss
     keeps = ("the model keeps the best weights" if keep_best else
              "keep_best is off: the model ends with the last weights")
     return (f"over-fitting: val {val_loss:.2f} is {gap:.2f} above its best "

@@ -2,6 +2,7 @@
 kept, early stopping, short texts learned whole, over-fitting said in words, bounded validation,
 and the same choice from the Python API, the CLI and the magics."""
 import hashlib
+import math
 import re
 import threading
 
@@ -11,7 +12,7 @@ import pytest
 from charrnn_magic import CharRNN
 from charrnn_magic.defaults import LEARN_WHOLE_BELOW, choose
 from charrnn_magic.progress import overfitting
-from charrnn_magic.train import Progress, ValidationSample
+from charrnn_magic.train import Progress, ValidationSample, automatic_stop
 from tests import datasets
 
 # An original poem of about 100 characters.
@@ -131,6 +132,17 @@ def test_training_stops_when_validation_stops_helping_and_keeps_the_best_weights
                         rf"val {history.best_val_loss:.2f}", history.stop_detail)
     held_out = text[:round(len(text) * 0.1)]             # the chosen holdout: the start
     assert model.evaluate(held_out) == pytest.approx(history.best_val_loss, rel=1e-5)
+
+
+def test_automatic_patience_stops_on_over_fitting_or_a_long_plateau_not_on_progress():
+    assert not automatic_stop(0, 0.9, 1.50, 1.50)     # steady progress: the last was the best
+    assert automatic_stop(3, 0.15, 2.10, 2.00)        # over-fitting: 3 validations, 15 %, +0.1
+    assert not automatic_stop(2, 0.50, 2.50, 2.00)    # ... not after fewer validations
+    assert not automatic_stop(3, 0.10, 2.50, 2.00)    # ... nor within less of the run
+    assert not automatic_stop(3, 0.20, 2.01, 2.00)    # a flat plateau: the lr may still break it
+    assert not automatic_stop(5, 0.50, 2.01, 2.00)
+    assert automatic_stop(6, 0.30, 2.01, 2.00)        # ... until twice as long
+    assert automatic_stop(6, math.inf, 2.00, 2.00)    # a run of no planned length: validations
 
 
 def test_both_can_be_turned_off():
