@@ -225,9 +225,10 @@ class CharRNN:
         (default True) ends with the weights that had the best validation loss of the run
         (``history.weights_step`` says which step's weights the model holds); ``patience`` stops
         once validation has not improved for that many steps (None, the default: for 3
-        validations and 15 % of the planned run; 0: never), and ``history.stop_detail``
-        says so. Each validation evaluates the same sample of at most 100,000 held-out
-        characters; ``full_validation=True`` evaluates all of them.
+        validations and 15 % of the planned run while it is clearly above its best, or for 6
+        and 30 % on a flat plateau; 0: never), and ``history.stop_detail`` says so. Each
+        validation evaluates the same sample of at most 100,000 held-out characters;
+        ``full_validation=True`` evaluates all of them.
         ``eval_every``: steps between validations (default: 20 per run).
         ``callback(progress)`` is called after every step with a ``Progress``; ``stop_event`` (a
         ``threading.Event``) ends training after the current step when set.

@@ -207,7 +207,8 @@ class CharRNNMagics(Magics):
               help="End with the last weights instead.")
     @argument("--patience", type=whole_number(0), metavar="N",
               help="Stop when validation has not improved for N steps (default: for 3 "
-                   "validations and 15%% of the run; 0: never).")
+                   "validations and 15%% of the run while it is clearly above its best, or 6 "
+                   "and 30%% on a flat plateau; 0: never).")
     @argument("--no-early-stop", dest="patience", action="store_const", const=0,
               help="Never stop early (the same as --patience 0).")
     @argument("--full-validation", action="store_true", default=None,
@@ -256,7 +257,8 @@ class CharRNNMagics(Magics):
         lists them all) fixes settings instead; ``--preset classic`` is the classic
         min-char-rnn. With a validation part, the model ends with the weights of its best
         validation (--no-keep-best: the last ones) and training stops once validation has not
-        improved for 3 validations and 15 % of the run (--patience N, --no-early-stop). With
+        improved for 3 validations and 15 % of the run and is clearly above its best, or for 6
+        and 30 % on a flat plateau (--patience N, --no-early-stop). With
         --resume the model keeps its architecture and the settings of its last training; options
         change them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps (60
         passes over a short text learned whole, when that is more); with
