@@ -22,6 +22,12 @@ from .memory import FRESH, PerThread, Workspace
 #: The types a network's weights can have (``CharRNN(dtype=...)``); the first is the default.
 DTYPES = ("float32", "float64")
 
+#: The spread of a gated network's first embedding table: a character then adds to the gates
+#: about as much as a typical hidden state does, as in an nn.Embedding -> nn.LSTM model, rather
+#: than the 1/√H of a one-hot input. Held out on tinyshakespeare after 800 steps (Adam 0.004,
+#: batch 32, window 50): LSTM 2x256 1.846 -> 1.706, GRU 2x128 1.740 -> 1.705.
+TABLE_STD = 0.3
+
 
 class Network:
     def __init__(self, cell: str, vocab_size: int, hidden_size: int, layers: int,
@@ -108,7 +114,8 @@ class Network:
 
     def init_weights(self, rng: np.random.Generator) -> None:
         """The classic RNN starts from N(0, 0.01²) weights as min-char-rnn does; the gated cells
-        from U(-1/√H, 1/√H) with the LSTM's forget-gate bias at 1 so that it remembers at first."""
+        from U(-1/√H, 1/√H) with the LSTM's forget-gate bias at 1 so that it remembers at first,
+        and their embedding table (layer 0's ``Wx``) from N(0, ``TABLE_STD``²)."""
         H = self.hidden_size
         for name, view in self.params.items():
             is_bias = name.endswith(("b", "bhn", "by"))
@@ -117,6 +124,8 @@ class Network:
             elif self.cell_name == "rnn":
                 # Drawn in float64, then cast.
                 view[...] = rng.standard_normal(view.shape) * 0.01
+            elif name == "l0.Wx":
+                view[...] = rng.standard_normal(view.shape) * TABLE_STD
             else:
                 k = 1.0 / np.sqrt(H)
                 view[...] = rng.uniform(-k, k, view.shape)
