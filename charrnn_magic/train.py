@@ -419,6 +419,8 @@ def automatic_stop(since_best: int, waited_share: float, val_loss: float,
             and clearly_above(val_loss, best_val_loss):
         return True
     return since_best >= 2 * PATIENCE_VALIDATIONS and waited_share >= 2 * PATIENCE_SHARE
+
+
 #: Validation is kept to about this share of a run's time (longer validations are spaced out).
 VALIDATION_TIME_SHARE = 0.1
 
