@@ -91,6 +91,12 @@ def overfitting(val_loss, best_val_loss, best_step, keep_best=True, loss=None) -
             f"({best_val_loss:.2f} at step {best_step:,}); {keeps}")
 
 
+def _overfitting_of(p) -> str | None:
+    """``overfitting`` for a ``Progress``."""
+    return overfitting(p.val_loss, getattr(p, "best_val_loss", None),
+                       getattr(p, "best_step", None), getattr(p, "keep_best", True), p.loss)
+
+
 def format_duration(seconds: float | None) -> str:
     """``4.1 s``, ``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
     if seconds is None:
@@ -125,6 +131,7 @@ class Reporter:
         self.first_loss = None
         self.previews: list[tuple[int, str]] = []   # (step, text) of every preview made
         self.header = None
+        self.notes: list[str] = []     # what the model chose by itself (``fit_notes``), at show()
         self.shown = False             # whether anything was drawn yet
         self._started = None
         self._last_draw = -float("inf")
@@ -154,9 +161,7 @@ class Reporter:
             self.shown = True
             if callable(self.header):
                 self.header = self.header()
-            notes = list(getattr(self.model, "fit_notes", None) or [])
-            if notes:
-                self.header = "\n".join([self.header, *notes] if self.header else notes)
+            self.notes = list(getattr(self.model, "fit_notes", None) or [])
             self.open()
 
     def validating(self) -> None:
@@ -216,9 +221,7 @@ class Reporter:
         parts = status_parts(progress)
         if progress.eta is not None:
             parts.append(f"ETA {format_duration(progress.eta)}")
-        warning = overfitting(progress.val_loss, getattr(progress, "best_val_loss", None),
-                              getattr(progress, "best_step", None),
-                              getattr(progress, "keep_best", True), progress.loss)
+        warning = _overfitting_of(progress)
         return " · ".join(parts + ([warning] if warning else []))
 
     def summary(self, history=None) -> str:
@@ -249,9 +252,7 @@ class Reporter:
         why = f" ({why})" if why else ""
         rate = f" ({p.chars_per_sec:,.0f} chars/s)" if p else ""
         line = f"{self.name}: {run_step:,} steps in {took}{rate}{why}: {losses}{also}"
-        warning = p and overfitting(p.val_loss, getattr(p, "best_val_loss", None),
-                                    getattr(p, "best_step", None), getattr(p, "keep_best", True),
-                                    p.loss)
+        warning = p and _overfitting_of(p)
         return f"{line}; {warning}" if warning else line
 
     # -- previews -----------------------------------------------------------------------------
@@ -298,8 +299,7 @@ class TextReporter(Reporter):
     """Plain lines, for terminals and logs: at the first step, then every ``interval`` seconds."""
 
     def open(self) -> None:
-        if self.header:
-            self.print(self.header)
+        self.print(*([self.header] if self.header else []), *self.notes)
 
     def draw(self, progress) -> None:
         self.print("  " + self.status(progress))

@@ -36,7 +36,7 @@ AUTO = "auto"
 #: ``patience`` too, where a preset differs from the defaults of ``fit``).
 PRESETS = {
     AUTO: {},                           # nothing fixed: all chosen from the text (the default)
-    # The seeds' min-char-rnn: its results stay the same bit for bit (tests/test_engine.py).
+    # The seeds' min-char-rnn: its results stay the same bit for bit (tests/test_defaults.py).
     "classic": dict(cell="rnn", hidden_size=100, layers=1, dropout=0.0,
                     seq_length=25, batch_size=1, optimizer="adagrad", lr=0.1, clip=5.0,
                     clip_mode="value", lr_schedule="constant", val_fraction=0.1,

@@ -272,7 +272,7 @@ class ValidationSample:
             return mean_loss(net, self.ids, self.mode, self.newline, self.spans, stop)
         X = np.ascontiguousarray(self.windows[:, :-1].T)
         Y = np.ascontiguousarray(self.windows[:, 1:].T)
-        return _streams_loss(net, X, Y, None, stop) / X.size
+        return _streams_loss(net, X, Y, stop) / X.size
 
 
 class SmoothedLoss:
@@ -681,8 +681,7 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
             count += mask.sum()
         return total / count
     n = len(ids) - 1
-    S = int(min(64, max(1, n // 1000)))                   # streams
-    L = -(-n // S)                                        # characters per stream, rounded up
+    S, L = stream_cut(n)
     state = net.initial_state(S)
     total = 0.0
     for p in range(0, L, 256):
@@ -697,7 +696,14 @@ def mean_loss(net, ids: np.ndarray, mode: str, newline_id: int | None, line_span
     return total / n
 
 
-def _streams_loss(net, X, Y, mask, stop=None, chunk=256) -> float:
+def stream_cut(n: int) -> tuple[int, int]:
+    """(streams, predictions per stream, rounded up) ``mean_loss`` cuts ``n`` predictions into:
+    up to 64 streams of at least 1,000."""
+    streams = int(min(64, max(1, n // 1000)))
+    return streams, -(-n // streams)
+
+
+def _streams_loss(net, X, Y, stop=None, chunk=256) -> float:
     """Summed loss of the (time, stream) arrays ``X``/``Y``, each stream from a fresh state,
     ``chunk`` time steps at a time."""
     state = net.initial_state(X.shape[1])
@@ -705,8 +711,7 @@ def _streams_loss(net, X, Y, mask, stop=None, chunk=256) -> float:
     for p in range(0, X.shape[0], chunk):
         _check_stop(stop)
         loss, state = net.loss(np.ascontiguousarray(X[p : p + chunk]),
-                               np.ascontiguousarray(Y[p : p + chunk]),
-                               None if mask is None else mask[p : p + chunk], state, grads=False)
+                               np.ascontiguousarray(Y[p : p + chunk]), None, state, grads=False)
         total += loss
     return total
 

@@ -67,12 +67,10 @@ class WidgetReporter(Reporter):
         from IPython.display import display
 
         lines = self.header.split("\n") if self.header else []
-        notes = list(getattr(self.model, "fit_notes", None) or [])
-        mine = [line for line in lines if line not in notes]
-        self.header_html.value = "<br>".join(html.escape(line) for line in mine)
+        self.header_html.value = "<br>".join(html.escape(line) for line in lines)
         display(self.widget)
         # What was chosen from the text, as plain text: it stays in a saved notebook.
-        self.print(*[line for line in lines if line in notes])
+        self.print(*self.notes)
 
     def fail(self) -> None:
         if self.shown:
