@@ -86,18 +86,16 @@ def torch_run(name: str, budgets: list[float], seed: int) -> dict:
     import torch
     import torch.nn.functional as F
 
+    from charrnn_magic.train import stream_cut
+
     tref.set_threads(TORCH_THREADS)
     train, held = corpus(name)
     trainer = tref.TorchTrainer(train, **TORCH_MODEL, **tref.PRESET_SETTINGS, seed=seed)
-    chars = sorted(set(train))
-    lookup = {c: i for i, c in enumerate(chars)}
-    ids = np.array([lookup[c] for c in held], dtype=np.int64)
+    ids = trainer.encode(held)
 
     def held_out_loss() -> float:
-        # As train.mean_loss: 64 streams side by side, each from a fresh state, masked padding.
-        n = len(ids) - 1
-        S = min(64, max(1, n // 1000))
-        L = -(-n // S)
+        # As train.mean_loss: its streams side by side, each from a fresh state, masked padding.
+        S, L = stream_cut(len(ids) - 1)
         X = np.zeros((S, L), np.int64)
         Y = np.zeros((S, L), np.int64)
         mask = np.zeros((S, L), np.float32)

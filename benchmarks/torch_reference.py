@@ -82,9 +82,9 @@ class TorchTrainer:
             raise RuntimeError(f"torch is not installed ({TORCH_INSTALL})")
         torch.manual_seed(seed)
         chars = sorted(set(text))
-        lookup = np.zeros(max(map(ord, chars)) + 1, dtype=np.int64)
-        lookup[[ord(c) for c in chars]] = np.arange(len(chars))
-        ids = lookup[np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)]
+        self.lookup = np.zeros(max(map(ord, chars)) + 1, dtype=np.int64)    # code point -> id
+        self.lookup[[ord(c) for c in chars]] = np.arange(len(chars))
+        ids = self.encode(text)
         # B streams, each a contiguous slice of the text (as the engine's stream batches do).
         per_stream = len(ids) // batch_size
         streams = ids[: per_stream * batch_size].reshape(batch_size, per_stream).T
@@ -98,6 +98,10 @@ class TorchTrainer:
         self.pos = 0
         self.state = None
         self.last_loss = float("nan")
+
+    def encode(self, text: str) -> np.ndarray:
+        """The ids of ``text``, every character of which is in the training text."""
+        return self.lookup[np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)]
 
     @property
     def chars_per_step(self) -> int:
