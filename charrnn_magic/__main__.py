@@ -31,8 +31,10 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default=AUTO, choices=list(PRESETS),
                         help="model size and training settings (default: auto, chosen from the "
                              "text and the time budget; classic: the classic min-char-rnn)")
-    # The default corpus is small: the default model is at its best after 15-20 s here.
-    parser.add_argument("--minutes", type=float, default=0.5, help="training time (default: 0.5)")
+    # The default corpus is small: its passes (defaults.most_passes) end the run before this.
+    parser.add_argument("--minutes", type=float, default=0.5,
+                        help="training time (default: 0.5; with the auto preset at most 15 passes "
+                             "over the text, more for a text under 100,000 characters)")
     parser.add_argument("--steps", type=int, help="train this many steps instead of for --minutes")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
     parser.add_argument("--no-keep-best", dest="keep_best", action="store_false", default=None,

@@ -28,6 +28,7 @@ from .defaults import (
     describe_choice,
     fit_to_text,
     learn_whole_note,
+    most_passes,
 )
 from .model import Network
 from .optim import OPTIMIZERS
@@ -197,7 +198,10 @@ class CharRNN:
         Stop rules (the first to fire ends training; none given means ``steps=1000``, or 60
         passes over a short text learned whole when that is more):
         ``steps``, ``epochs`` (passes over the training text), ``minutes``, ``target_loss``
-        (smoothed training loss in nats per character).
+        (smoothed training loss in nats per character). ``minutes`` without ``steps`` or
+        ``epochs`` also stops after at most 15 passes (more for a text under 100,000
+        characters: ``defaults.most_passes``), unless the model comes from a named preset: a
+        longer run only over-fits.
 
         Settings (``None`` keeps the previous fit's value; on a first fit, the preset's, else the
         one chosen from the size of the text, see ``charrnn_magic/defaults.py``):
@@ -340,8 +344,14 @@ class CharRNN:
         session = TrainingSession(vocab, ids, settings,
                                   None if full_validation else VALIDATION_CHARS)
         per_epoch = session.batches.batches_per_epoch
-        rules = StopRules.of_fit(steps, epochs, minutes, target_loss, per_epoch,
+        cap = (most_passes(len(ids), minutes, steps, epochs, settings["val_fraction"])
+               if self._preset == AUTO else None)
+        rules = StopRules.of_fit(steps, cap or epochs, minutes, target_loss, per_epoch,
                                  default_steps(per_epoch, whole))
+        if cap:
+            rules.steps_detail = f"{cap} passes over the text (the most a time budget trains)"
+            notes.append(f"(at most {cap} passes over the text, whatever the budget: longer runs "
+                         "over-fitted texts of this size; give epochs or steps to train longer)")
 
         # Everything is valid: from here on the model changes.
         self.fit_notes = [n for n in notes if n]

@@ -7,7 +7,9 @@ One rule for every front end (``CharRNN.fit``, the magics, ``python -m charrnn_m
   characters (the table in ``RULE``);
 * a text shorter than ``LEARN_WHOLE_BELOW`` characters is learned whole: holding out part of it
   would keep that part from ever being learned, so nothing is held out (``val_fraction`` 0);
-* :func:`fit_to_text` shrinks a batch size or window that a short text cannot fill.
+* :func:`fit_to_text` shrinks a batch size or window that a short text cannot fill;
+* :func:`most_passes` caps a run that has only a time budget at ``MOST_PASSES`` passes over the
+  text.
 
 Whatever is given explicitly (to the constructor, to ``fit``, or by a preset) wins over the rule;
 ``CharRNN.from_preset("classic")`` is the seeds' classic (vanilla RNN 100, Adagrad, batch 1).
@@ -16,25 +18,34 @@ from __future__ import annotations
 
 from .data import held_out_count
 
-__all__ = ["choose", "fit_to_text", "describe_choice", "size_of", "LEARN_WHOLE_BELOW", "RULE"]
+__all__ = ["choose", "fit_to_text", "most_passes", "describe_choice", "size_of",
+           "LEARN_WHOLE_BELOW", "MOST_PASSES", "RULE"]
 
 #: Below this many characters a text is learned whole (no validation split): the model can then
 #: recite it. (A 100-character poem held out its last 10 characters and never learned its end.)
 LEARN_WHOLE_BELOW = 2_000
 
-#: From this many characters and a time budget of ``LONG_BUDGET_MINUTES`` or more, the bigger
-#: 2x256 model: three times slower per character, it beat 2x128 only with long budgets (1.48
-#: held out on tinyshakespeare in 10 minutes); 2x128 won at 1M characters within 3 minutes.
+#: From ``BIG_FROM`` characters, the bigger model when the time budget gives it
+#: ``BIG_MIN_PASSES`` passes over the training text at ``BIG_CHARS_PER_SECOND`` (what it trains
+#: on 2 cores here). Three times slower per character than the 2x128, it won with 15 or more
+#: passes: held out 1.47 on tinyshakespeare in 10 minutes, and by 0.005-0.05 nats/char on texts
+#: of 90k-200k characters (prose, code, documentation, names) with dropout 0.3 and 15 passes
+#: each; it lost with 9 passes (100k) and with 4 (1M characters in 3 minutes), and on texts of
+#: 4k and 9k characters (by 0.02 and 0.05). Dropout 0.2 from ``BIG_TEXT`` characters (at 1M,
+#: 0.1 lost by 0.006).
+BIG_FROM = 20_000
+BIG_CHARS_PER_SECOND = 25_000
+BIG_MIN_PASSES = 12
 BIG_TEXT = 300_000
-LONG_BUDGET_MINUTES = 10.0
 BIG_MODEL = dict(cell="gru", hidden_size=256, layers=2, dropout=0.2, lr=0.004, seq_length=50)
+BIG_MODEL_SHORT_TEXT_DROPOUT = 0.3
 
 #: (fewest characters, what is chosen), by text size; read by :func:`choose`. Measured on
 #: 2 cores (held-out loss after a fixed budget per size, one seed each; tinyshakespeare, code,
 #: French/German/Spanish, names): at 10k every size tied and dropout 0.3 over-fitted slowest; at
-#: 100k and 1M a 2x128 GRU with dropout 0.1 beat 2x256, LSTM 2x256, GRU 1x64 and RNN 1x128;
-#: batch 64 and lr 0.002 lost. The 20k boundary is interpolated (nothing run between 10k and
-#: 100k).
+#: 100k and 1M, with 1.5-3 minutes' worth of steps, a 2x128 GRU with dropout 0.1 beat 2x256,
+#: LSTM 2x256, GRU 1x64 and RNN 1x128; batch 64 and lr 0.002 lost. The 20k boundary is
+#: interpolated (nothing run between 10k and 100k).
 RULE = (
     # Learned whole: one stream (batch 1) recited a 1,000-character poem after 3,000 steps,
     # 19 streams not after 40 s; a 1x128 GRU at lr 0.01 recited 1,000-character texts within
@@ -43,7 +54,8 @@ RULE = (
              batch_size=1)),
     (LEARN_WHOLE_BELOW, dict(cell="gru", hidden_size=128, layers=2, dropout=0.3, lr=0.004,
                              seq_length=50)),
-    (20_000, dict(cell="gru", hidden_size=128, layers=2, dropout=0.1, lr=0.004, seq_length=50)),
+    (BIG_FROM, dict(cell="gru", hidden_size=128, layers=2, dropout=0.1, lr=0.004,
+                    seq_length=50)),
 )
 
 #: What every choice of the rule shares.
@@ -58,11 +70,20 @@ def choose(n_chars: int, minutes: float | None = None, mode: str = "stream") -> 
     time budget). ``mode`` "lines" uses the same sizes (its window is the longest line)."""
     row = next(c for start, c in reversed(RULE) if n_chars >= start)
     chosen = {**COMMON, **row}
-    if n_chars >= BIG_TEXT and minutes is not None and minutes >= LONG_BUDGET_MINUTES:
-        chosen.update(BIG_MODEL)
     if n_chars < LEARN_WHOLE_BELOW:
         chosen["val_fraction"] = 0.0
+    elif n_chars >= BIG_FROM and minutes is not None and big_model_fits(n_chars, minutes):
+        chosen.update(BIG_MODEL)
+        if n_chars < BIG_TEXT:
+            chosen["dropout"] = BIG_MODEL_SHORT_TEXT_DROPOUT
     return chosen
+
+
+def big_model_fits(n_chars: int, minutes: float) -> bool:
+    """Whether ``minutes`` give the bigger model ``BIG_MIN_PASSES`` passes over the training part
+    of ``n_chars`` characters: up to about 140k characters with 1 minute, 1.4M with 10."""
+    n_train = n_chars * (1 - COMMON["val_fraction"])
+    return BIG_MIN_PASSES * n_train <= minutes * 60 * BIG_CHARS_PER_SECOND
 
 
 #: A text learned whole is trained this many passes when no stop rule is given (at least
@@ -75,6 +96,28 @@ def default_steps(batches_per_epoch: int, learning_whole: bool) -> int:
     """Steps of a run given no stop rule: 1000, or ``LEARN_WHOLE_PASSES`` passes over a text
     learned whole when that is more."""
     return max(1000, LEARN_WHOLE_PASSES * batches_per_epoch) if learning_whole else 1000
+
+
+#: A run given only a time budget stops after at most this many passes over a text of
+#: ``MOST_PASSES_FROM`` characters or more (more passes over a shorter one: ``most_passes``), so
+#: that its learning-rate decay ends within the passes a text can use. Given 1-5 minutes, texts
+#: of 4k-466k characters (prose, code, documentation, French, names) were held out 0.02-0.19
+#: nats/char better after such a run than after one planned for the whole budget; at 90k-466k
+#: characters 10, 15 and 20 passes each won somewhere, 15 was within 0.02 of the best; at 4k
+#: and 9k, 60-120 passes did best (a short text needs the passes to make enough steps).
+MOST_PASSES = 15
+MOST_PASSES_FROM = 100_000
+
+
+def most_passes(n_chars: int, minutes: float | None, steps: int | None, epochs: float | None,
+                val_fraction: float) -> int | None:
+    """The passes over a text of ``n_chars`` characters that a run is capped at, when the only
+    length given is a time budget (``minutes``) and part of the text is held out for validation
+    (a text learned whole needs its passes); None otherwise. ``MOST_PASSES`` from
+    ``MOST_PASSES_FROM`` characters, more for a shorter text (15 x sqrt(100k / n): 47 at 10k)."""
+    if minutes is None or steps is not None or epochs is not None or not val_fraction:
+        return None
+    return round(MOST_PASSES * max(1.0, (MOST_PASSES_FROM / max(n_chars, 1)) ** 0.5))
 
 
 def size_of(n_chars: int) -> str:

@@ -103,11 +103,13 @@ class History:
 @dataclass
 class StopRules:
     """When a run ends: after ``steps``, after ``minutes``, or at a smoothed ``target_loss``,
-    whichever comes first."""
+    whichever comes first. ``steps_detail``: what the stop reason says when ``steps`` ends it
+    (empty: nothing more than "steps")."""
 
     steps: int | None = None
     minutes: float | None = None
     target_loss: float | None = None
+    steps_detail: str = ""
 
     @classmethod
     def of_fit(cls, steps, epochs, minutes, target_loss, batches_per_epoch: int,
@@ -520,7 +522,7 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
                     raise KeyboardInterrupt
                 elapsed = time.perf_counter() - start
                 if run_steps is not None and run_step >= run_steps:
-                    reason = "steps"
+                    reason, detail = "steps", rules.steps_detail
                 elif budget is not None and elapsed >= budget:
                     reason = "minutes"
                 elif stop_event is not None and stop_event.is_set():
@@ -592,7 +594,7 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
         history.weights_step = best_step
         kept = f"kept step {best_step:,}, val {best_val:.2f}"
         detail = f"{detail}: {kept}" if detail else f"best weights {kept}"
-    elif detail:
+    elif reason == "no_improvement":
         detail += f": stopped at step {session.step:,} (the best was step {best_step:,}, " \
                   f"val {best_val:.2f})"
     history.stop_detail = detail

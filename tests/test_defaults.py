@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from charrnn_magic import CharRNN
-from charrnn_magic.defaults import LEARN_WHOLE_BELOW, choose
+from charrnn_magic.defaults import LEARN_WHOLE_BELOW, MOST_PASSES, choose, most_passes
 from charrnn_magic.progress import overfitting
 from charrnn_magic.train import Progress, ValidationSample, automatic_stop
 from tests import datasets
@@ -44,9 +44,36 @@ def test_the_rule_follows_the_size_of_the_text_and_the_budget():
     assert (mid["layers"], mid["hidden_size"], mid["dropout"]) == (2, 128, 0.3)
     assert (big["hidden_size"], big["dropout"]) == (128, 0.1)
     assert (huge["hidden_size"], huge["dropout"]) == (128, 0.1)
-    assert choose(1_000_000, minutes=10)["hidden_size"] == 256     # a long budget: bigger
-    assert choose(100_000, minutes=10)["hidden_size"] == 128
+    # The bigger model when the budget gives it enough passes (BIG_MIN_PASSES) over the text:
+    assert (choose(1_000_000, minutes=10)["hidden_size"], choose(1_000_000, 10)["dropout"]) == (
+        256, 0.2)
+    assert (choose(100_000, minutes=3)["hidden_size"], choose(100_000, 3)["dropout"]) == (256, 0.3)
+    assert choose(1_000_000, minutes=3)["hidden_size"] == 128
+    assert choose(2_000_000, minutes=10)["hidden_size"] == 128
+    assert choose(100_000)["hidden_size"] == 128                    # no budget: no bigger model
+    assert choose(1_000, minutes=10)["hidden_size"] == 128          # learned whole: as without
+    assert choose(10_000, minutes=10)["hidden_size"] == 128         # short: the bigger lost
     assert all(c["optimizer"] == "adam" and c["clip_mode"] == "norm" for c in (small, huge))
+
+
+def test_a_time_budget_alone_trains_at_most_the_passes_a_text_of_its_size_can_use():
+    assert most_passes(100_000, 3, None, None, 0.1) == MOST_PASSES
+    assert most_passes(5_000_000, 60, None, None, 0.1) == MOST_PASSES
+    assert most_passes(10_000, 3, None, None, 0.1) == 47      # a short text: more passes
+    assert most_passes(10_000, 3, 500, None, 0.1) is None     # the user's own length wins
+    assert most_passes(10_000, 3, None, 2, 0.1) is None
+    assert most_passes(10_000, None, None, None, 0.1) is None
+    assert most_passes(1_000, 3, None, None, 0.0) is None     # learned whole: all its passes
+    text = datasets.read("tinyshakespeare.txt")[:20_000]
+    model = CharRNN(cell="gru", hidden_size=16, layers=1, dropout=0.0)
+    seen = []
+    history = model.fit(text, minutes=2, seed=1, callback=seen.append)
+    cap = most_passes(len(text), 2, None, None, 0.1)
+    assert history.stop_reason == "steps" and seen[-1].epoch == pytest.approx(cap, abs=0.05)
+    assert history.stop_detail.startswith(f"{cap} passes over the text (the most a time budget")
+    assert model.fit_notes[-1].startswith(f"(at most {cap} passes over the text")
+    given = CharRNN.from_preset("tiny")             # a named preset: the budget is all used
+    assert given.fit(text, minutes=0.02, seed=1).stop_reason == "minutes"
 
 
 def test_an_empty_constructor_chooses_at_the_first_fit_and_says_why():
