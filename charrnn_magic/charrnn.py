@@ -350,8 +350,8 @@ class CharRNN:
                                  default_steps(per_epoch, whole))
         if cap:
             rules.steps_detail = f"{cap} passes over the text (the most a time budget trains)"
-            notes.append(f"(at most {cap} passes over the text, whatever the budget: longer runs "
-                         "over-fitted texts of this size; give epochs or steps to train longer)")
+            notes.append(f"(at most {cap} passes over the text, whatever the budget: more did not "
+                         "pay on the texts measured; give epochs or steps to train longer)")
 
         # Everything is valid: from here on the model changes.
         self.fit_notes = [n for n in notes if n]

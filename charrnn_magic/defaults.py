@@ -101,7 +101,7 @@ def default_steps(batches_per_epoch: int, learning_whole: bool) -> int:
 #: A run given only a time budget stops after at most this many passes over a text of
 #: ``MOST_PASSES_FROM`` characters or more (more passes over a shorter one: ``most_passes``), so
 #: that its learning-rate decay ends within the passes a text can use. Given 1-5 minutes, texts
-#: of 4k-466k characters (prose, code, documentation, French, names) were held out 0.02-0.19
+#: of 4k-466k characters (prose, code, documentation, French, names) were held out 0.01-0.19
 #: nats/char better after such a run than after one planned for the whole budget; at 90k-466k
 #: characters 10, 15 and 20 passes each won somewhere, 15 was within 0.02 of the best; at 4k
 #: and 9k, 60-120 passes did best (a short text needs the passes to make enough steps).
