@@ -200,8 +200,8 @@ class CharRNN:
         ``steps``, ``epochs`` (passes over the training text), ``minutes``, ``target_loss``
         (smoothed training loss in nats per character). ``minutes`` without ``steps`` or
         ``epochs`` also stops after at most 15 passes (more for a text under 100,000
-        characters: ``defaults.most_passes``), unless the model comes from a named preset: a
-        longer run only over-fits.
+        characters: ``defaults.most_passes``), unless the model comes from a named preset: more
+        passes did not pay on the texts measured.
 
         Settings (``None`` keeps the previous fit's value; on a first fit, the preset's, else the
         one chosen from the size of the text, see ``charrnn_magic/defaults.py``):

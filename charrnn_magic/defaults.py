@@ -31,7 +31,7 @@ LEARN_WHOLE_BELOW = 2_000
 #: passes: held out 1.47 on tinyshakespeare in 10 minutes, and by 0.005-0.05 nats/char on texts
 #: of 90k-200k characters (prose, code, documentation, names) with dropout 0.3 and 15 passes
 #: each; it lost with 9 passes (100k) and with 4 (1M characters in 3 minutes), and on texts of
-#: 4k and 9k characters (by 0.02 and 0.05). Dropout 0.2 from ``BIG_TEXT`` characters (at 1M,
+#: 4k and 9k characters (by 0.03 and 0.04). Dropout 0.2 from ``BIG_TEXT`` characters (at 1M,
 #: 0.1 lost by 0.006).
 BIG_FROM = 20_000
 BIG_CHARS_PER_SECOND = 25_000

@@ -263,8 +263,8 @@ class CharRNNMagics(Magics):
         change them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps (60
         passes over a short text learned whole, when that is more); with
         several, the first one reached stops it. --minutes alone also stops after at most 15
-        passes over the text (more under 100,000 characters; not with --preset), as a longer
-        run only over-fits.
+        passes over the text (more under 100,000 characters; not with --preset): more passes
+        did not pay on the texts measured.
 
         Options ``{expr}`` and ``$var`` are expanded by IPython as in every magic, so
         ``%charrnn_train --file {path}`` works.
