@@ -218,7 +218,8 @@ class CharRNN:
         lower-case the text (and later primes and evaluations); ``lr_schedule`` ``"cosine"``
         (chosen) to lower the learning rate along half a cosine to 2 % of ``lr`` by the end of
         the run (steps, epochs or minutes; a run with only ``target_loss`` has no known end, and
-        keeps ``lr``), or ``"constant"``. What the first fit chose by itself is in ``fit_notes``.
+        keeps ``lr``), or ``"constant"``. What a fit chose by itself is in ``fit_notes``: the
+        settings on a first fit, the cap on passes on any fit given only ``minutes``.
         The text is normalised first (see ``charrnn_magic.text.normalize``): a leading BOM is
         dropped and ``\r\n`` and lone ``\r`` line ends become ``\n``, as are later primes and
         evaluated texts; ``raw_text=True`` keeps every character as given (the model then also
