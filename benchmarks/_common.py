@@ -14,6 +14,18 @@ REPO = Path(__file__).resolve().parent.parent
 # The data sets live beside the repository (../shared/data) and are never copied into it.
 DATA = REPO.parent / "shared" / "data"
 
+# Some machines here set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) for old OpenBLAS builds that
+# misjudge their CPU. They pin NumPy's current OpenBLAS to an older kernel: on this workplace's
+# Zen 5 machines, Haswell's AVX2 kernel at 126 GFLOP/s a core instead of SkylakeX's AVX-512 at
+# 238 (its products checked against float64). A user's kernel has neither, so every benchmark
+# runs without both, unless CHARRNN_BENCH_BLAS_ENV=keep; ``machine_line`` names the kernel used.
+BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if os.environ.get("CHARRNN_BENCH_BLAS_ENV") != "keep" and any(v in os.environ for v in BLAS_ENV):
+    dropped = {k: v for k, v in os.environ.items() if k not in BLAS_ENV}
+    dropped["CHARRNN_BENCH_BLAS_ENV"] = "dropped " + ", ".join(
+        f"{v}={os.environ[v]}" for v in BLAS_ENV if v in os.environ)
+    os.execve(sys.executable, [sys.executable, *sys.argv], dropped)
+
 # Let `python benchmarks/X.py` import the package and the sibling scripts without an install.
 for _p in (str(REPO), str(Path(__file__).resolve().parent)):
     if _p not in sys.path:
@@ -51,7 +63,7 @@ def machine_line() -> str:
     except OSError:
         pass
     parts = [f"{cpu}, {os.cpu_count()} cores", f"Python {platform.python_version()}",
-             f"NumPy {np.__version__}"]
+             f"NumPy {np.__version__} ({blas_line()})"]
     try:
         import torch
 
@@ -64,6 +76,22 @@ def machine_line() -> str:
     except OSError:
         pass
     return "; ".join(parts)
+
+
+def blas_line() -> str:
+    """NumPy's BLAS and the kernel it runs, e.g. ``OpenBLAS 0.3.31 SkylakeX kernel (dropped
+    OPENBLAS_CORETYPE=Haswell)``."""
+    from threadpoolctl import threadpool_info
+
+    blas = next((i for i in threadpool_info() if i["user_api"] == "blas"), None)
+    if blas is None:
+        return "BLAS unknown"
+    line = f"{blas['internal_api']} {blas['version']} {blas.get('architecture')} kernel"
+    env = os.environ.get("CHARRNN_BENCH_BLAS_ENV", "")
+    if env.startswith("dropped"):
+        return f"{line}, {env}"
+    kept = [f"{v}={os.environ[v]}" for v in BLAS_ENV if v in os.environ]
+    return line + (f", kept {', '.join(kept)}" if kept else "")
 
 
 def median(xs) -> float:
