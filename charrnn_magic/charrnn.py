@@ -195,8 +195,9 @@ class CharRNN:
             callback=None, stop_event=None) -> History:
         """Train on ``text`` until a stop rule fires; calling it again continues training.
 
-        Stop rules (the first to fire ends training; none given means ``steps=1000``, or 60
-        passes over a short text learned whole when that is more):
+        Stop rules (the first to fire ends training; none given means ``steps=1000``, or, for a
+        short text learned whole, the end of the first pass after which a greedy sample recites
+        it, within at most 200 passes):
         ``steps``, ``epochs`` (passes over the training text), ``minutes``, ``target_loss``
         (smoothed training loss in nats per character). ``minutes`` without ``steps`` or
         ``epochs`` also stops after at most 15 passes (more for a text under 100,000
@@ -349,6 +350,9 @@ class CharRNN:
                if self._preset == AUTO else None)
         rules = StopRules.of_fit(steps, cap or epochs, minutes, target_loss, per_epoch,
                                  default_steps(per_epoch, whole))
+        # A stream learned whole and given no stop rule trains until it recites the text.
+        rules.until_recited = whole and mode == "stream" and rules == StopRules(
+            steps=default_steps(per_epoch, whole))
         if cap:
             rules.steps_detail = f"{cap} passes over the text (the most a time budget trains)"
             notes.append(f"(at most {cap} passes over the text, whatever the budget: more did not "

@@ -214,6 +214,13 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
         t += n
 
 
+def recites(net, ids: np.ndarray) -> bool:
+    """Whether a greedy sample from the first of ``ids`` is all of ``ids``: how a text learned
+    whole is known to be learned (``train.run`` stops then). Stops at the first wrong character."""
+    steps = generate(net, net.flat, ids[:1], length=len(ids) - 1, temperature=0)
+    return all(int(out[0]) == want for out, want in zip(steps, ids[1:].tolist(), strict=False))
+
+
 def gumbel_noise(rng, shape, dtype) -> np.ndarray:
     """Standard Gumbel noise ``-log(-log(U))``, drawn and computed in the model's dtype, which is
     several times faster than ``rng.gumbel`` (float64, then a cast; figures in

@@ -73,7 +73,8 @@ class History:
     validation).
 
     Of the last fit call: ``stop_reason`` (``"steps"``, ``"minutes"``, ``"target_loss"``,
-    ``"no_improvement"``, ``"interrupted"``, ``"stopped"``, ``"error"``) and ``stop_detail``, the
+    ``"no_improvement"``, ``"recited"``, ``"interrupted"``, ``"stopped"``, ``"error"``) and
+    ``stop_detail``, the
     same in words when there is more to say (``"no improvement for 800 steps: kept step 2,400,
     val 1.41"``); ``best_step`` / ``best_val_loss``, the best validation of the run; and
     ``weights_step``, the step whose weights the model holds (the best one when ``keep_best``
@@ -104,12 +105,14 @@ class History:
 class StopRules:
     """When a run ends: after ``steps``, after ``minutes``, or at a smoothed ``target_loss``,
     whichever comes first. ``steps_detail``: what the stop reason says when ``steps`` ends it
-    (empty: nothing more than "steps")."""
+    (empty: nothing more than "steps"). ``until_recited``: also at the end of the first pass
+    after which a greedy sample recites the training text (a stream learned whole)."""
 
     steps: int | None = None
     minutes: float | None = None
     target_loss: float | None = None
     steps_detail: str = ""
+    until_recited: bool = False
 
     @classmethod
     def of_fit(cls, steps, epochs, minutes, target_loss, batches_per_epoch: int,
@@ -177,6 +180,7 @@ class TrainingSession:
         if self.mode == "stream":
             train, val = split_stream(ids, settings["val_fraction"], settings["holdout"])
             self.val_ids = val if len(val) >= 2 else None
+            self.train_ids = train
             self.batches = StreamBatches(train, settings["batch_size"], settings["seq_length"])
             settings["seq_length"] = self.batches.seq_length
         else:
@@ -427,6 +431,12 @@ def automatic_stop(since_best: int, waited_share: float, val_loss: float,
 VALIDATION_TIME_SHARE = 0.1
 
 
+#: ``StopRules.until_recited`` tries a recitation at the end of a pass only once the smoothed
+#: training loss is below this (nats per character): a greedy sample gets every character right
+#: only when each has most of the probability, so a higher loss cannot recite a text.
+RECITE_CHECK_BELOW = 0.05
+
+
 def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_event=None,
         eval_every=None, keep_best=False, patience=0, workers: "Workers | None" = None) -> History:
     """Train ``session`` (attached: see ``TrainingSession.attach``) until a stop rule fires.
@@ -438,6 +448,8 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     each batch is computed as two halves in parallel (``HalvesInParallel``).
     If ``callback`` has a ``validating()`` method, it is called before each validation.
     """
+    from .sampling import recites     # here: sampling reads settings, which read this module
+
     net, opt, history, lock = session.net, session.optimizer, session.history, session.lock
     settings = session.settings
     clip, clip_mode, lr_schedule = settings["clip"], settings["clip_mode"], settings["lr_schedule"]
@@ -550,6 +562,12 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
                 loss = smooth.update(loss_sum / n_chars)
                 history.step.append(session.step)
                 history.loss.append(loss)
+                if rules.until_recited and loss < RECITE_CHECK_BELOW and \
+                        session.position["index"] == batches_per_epoch and \
+                        recites(net, session.train_ids):
+                    reason = "recited"
+                    detail = (f"a greedy sample recites the text after {run_step:,} steps, "
+                              f"{run_step / batches_per_epoch:.0f} passes")
 
                 now = time.perf_counter()
                 due = (eval_every and run_step % eval_every == 0) or (
@@ -565,6 +583,7 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
                                        elapsed, best_val, best_step, keep_best))
                 if rules.target_loss is not None and loss <= rules.target_loss:
                     reason = "target_loss"
+                if reason:
                     break
                 if validated and no_improvement(now):
                     reason = "no_improvement"

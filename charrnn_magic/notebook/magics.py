@@ -947,7 +947,8 @@ class CharRNNMagics(Magics):
             how = {"steps": "ran all its steps", "epochs": "ran all its epochs",
                    "minutes": "used its time budget", "target_loss": "reached the target loss",
                    "interrupted": "was interrupted", "stopped": "was stopped",
-                   "no_improvement": "stopped early: validation had stopped improving"}
+                   "no_improvement": "stopped early: validation had stopped improving",
+                   "recited": "stopped once it recited the text"}
             print(f"  last run       {how.get(h.stop_reason, h.stop_reason or '?')}")
             if h.stop_detail:
                 print(f"                 {h.stop_detail}")
