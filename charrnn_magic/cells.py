@@ -17,8 +17,9 @@ Inside the loops ``np.dot`` is used rather than ``np.matmul``: its dispatch is c
 small products. The exception is the LSTM's forward product from a copy of ``Wh`` with padded rows
 (``padded_rows``), which only ``np.matmul`` passes to BLAS uncopied. The backward loops multiply
 by a C-contiguous copy of ``Wh.T`` (``transposed``) rather than the transposed view, which BLAS
-multiplies faster, for a copy made once per window. The measurements behind each choice are in
-benchmarks/README.md.
+multiplies faster, for a copy made once per window. Big cells (``transposed_steps``) compute both
+step products as their transposes instead, which OpenBLAS runs faster at these shapes. The
+measurements behind each choice are in benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -57,6 +58,21 @@ def padded_rows(W: np.ndarray, ws: Workspace = FRESH, name: str = "Wh.padded") -
     ``W`` itself. Multiply with ``np.matmul``, which passes the padded rows to BLAS as they are
     (``np.dot`` would copy them contiguous again)."""
     return padded(W, ws, name) if (W.shape[1] * W.itemsize) % 4096 == 0 else W
+
+
+#: Step products of at least this many multiply-adds a row (H x G) run transposed.
+TRANSPOSED_FROM = 256 * 768
+
+
+def transposed_steps(H: int, G: int) -> bool:
+    """Whether a window's step products ``h @ Wh`` and ``da @ Wh.T`` run as their transposes
+    ``Wh.T @ h.T`` and ``Wh @ da.T``, (G, B) and (H, B) results read back through a transposed
+    view. The same products, with OpenBLAS's small dimension (the batch) where its kernels want
+    it: at B 16, a GRU 256's took 39 and 41 µs instead of 50 and 52, an LSTM 256's 51 and 56
+    instead of 57 and 72 (SkylakeX kernel; Haswell's: 62 and 62 instead of 76 and 62, 83 and
+    85 instead of 102 and 85); at H 128 and below they were slower, so small cells keep
+    ``h @ Wh``."""
+    return H * G >= TRANSPOSED_FROM
 
 
 def one_minus_(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -149,6 +165,10 @@ class LSTMCell:
         T, B, G = XW.shape
         H = G // 4
         Wh = padded_rows(p["Wh"], ws, name + "Wh.padded")
+        flip = transposed_steps(H, G)
+        if flip:
+            WhT = transposed(Wh, ws, name + "WhT")                # (G, H)
+            aT = ws.empty(name + "aT", (G, B), XW.dtype)
         A = ws.empty(name + "A", (T, B, G), XW.dtype)        # gate activations [i, f, o, g]
         Hs = ws.empty(name + "Hs", (T + 1, B, H), XW.dtype)
         Cs = ws.empty(name + "Cs", (T + 1, B, H), XW.dtype)
@@ -157,8 +177,12 @@ class LSTMCell:
         Hs[0], Cs[0] = h0, c0
         for t in range(T):
             a = A[t]
-            np.matmul(Hs[t], Wh, out=a)
-            a += XW[t]
+            if flip:
+                np.matmul(WhT, Hs[t].T, out=aT)
+                np.add(aT.T, XW[t], out=a)
+            else:
+                np.matmul(Hs[t], Wh, out=a)
+                a += XW[t]
             sigmoid_(a[:, : 3 * H])
             np.tanh(a[:, 3 * H :], out=a[:, 3 * H :])
             c = Cs[t + 1]
@@ -173,7 +197,9 @@ class LSTMCell:
         A, Hs, Cs, TC, Wh = cache
         T, B, H = dHs.shape
         dtype = dHs.dtype
-        WhT = transposed(Wh, ws, name + "WhT")      # from the forward's (padded) Wh; see above
+        flip = transposed_steps(H, 4 * H)
+        if not flip:
+            WhT = transposed(Wh, ws, name + "WhT")  # from the forward's (padded) Wh; see above
         I, F, O, Gc = A[..., :H], A[..., H : 2 * H], A[..., 2 * H : 3 * H], A[..., 3 * H :]
         # Factors that do not depend on the carried gradient, for all steps at once (T,B,H):
         k = {f: ws.empty(name + "k_" + f, (T, B, H), dtype) for f in "coifg"}
@@ -190,11 +216,15 @@ class LSTMCell:
         k_g *= I
         dA = ws.empty(name + "dA", A.shape, dtype)           # (T,B,4H) becomes dXW
         dh = ws.zeros(name + "dh", (B, H), dtype)
+        dhT = ws.zeros(name + "dhT", (H, B), dtype)       # the carried gradient when flipped
         dc = ws.zeros(name + "dc", (B, H), dtype)
         tmp = ws.empty(name + "tmp", (B, H), dtype)
         for t in range(T - 1, -1, -1):
             da = dA[t]
-            dh += dHs[t]
+            if flip:
+                np.add(dhT.T, dHs[t], out=dh)
+            else:
+                dh += dHs[t]
             np.multiply(dh, k_o[t], out=da[:, 2 * H : 3 * H])
             np.multiply(dh, k_c[t], out=tmp)
             dc += tmp
@@ -202,7 +232,10 @@ class LSTMCell:
             np.multiply(dc, k_f[t], out=da[:, H : 2 * H])
             np.multiply(dc, k_g[t], out=da[:, 3 * H :])
             dc *= F[t]                     # carried to step t-1 through the forget gate
-            np.dot(da, WhT, out=dh)
+            if flip:
+                np.matmul(Wh, da.T, out=dhT)
+            else:
+                np.dot(da, WhT, out=dh)
         np.matmul(Hs[:-1].reshape(-1, H).T, dA.reshape(-1, 4 * H), out=g["Wh"])
         return dA
 
@@ -245,14 +278,23 @@ class GRUCell:
         T, B, G = XW.shape
         H = G // 3
         Wh, bhn = p["Wh"], p["bhn"]
+        flip = transposed_steps(H, G)
         A = ws.empty(name + "A", (T, B, G), XW.dtype)       # [r, z, n] activations
-        HW = ws.empty(name + "HW", (T, B, G), XW.dtype)     # h @ Wh, with bhn added to its n block
+        # h @ Wh, with bhn added to its n block; stored as (T, G, B) when the products are flipped
+        if flip:
+            WhT = transposed(Wh, ws, name + "WhT")
+            HW = ws.empty(name + "HWT", (T, G, B), XW.dtype).transpose(0, 2, 1)
+        else:
+            HW = ws.empty(name + "HW", (T, B, G), XW.dtype)
         Hs = ws.empty(name + "Hs", (T + 1, B, H), XW.dtype)
         tmp = ws.empty(name + "tmp", (B, H), XW.dtype)
         Hs[0] = h0
         for t in range(T):
             a, hw = A[t], HW[t]
-            np.dot(Hs[t], Wh, out=hw)
+            if flip:
+                np.matmul(WhT, Hs[t].T, out=hw.T)
+            else:
+                np.dot(Hs[t], Wh, out=hw)
             np.add(XW[t, :, : 2 * H], hw[:, : 2 * H], out=a[:, : 2 * H])
             sigmoid_(a[:, : 2 * H])
             hw[:, 2 * H :] += bhn
@@ -269,7 +311,9 @@ class GRUCell:
         A, HW, Hs = cache
         T, B, H = dHs.shape
         dtype = dHs.dtype
-        WhT = transposed(p["Wh"], ws, name + "WhT")      # see the module docstring
+        flip = transposed_steps(H, 3 * H)
+        if not flip:
+            WhT = transposed(p["Wh"], ws, name + "WhT")  # see the module docstring
         R, Z, N = A[..., :H], A[..., H : 2 * H], A[..., 2 * H :]
         HN = HW[..., 2 * H :]
         k = {f: ws.empty(name + "k_" + f, (T, B, H), dtype) for f in "nzr"}
@@ -284,6 +328,7 @@ class GRUCell:
         dXW = ws.empty(name + "dXW", A.shape, dtype)  # [dr, dz, dn] for the input projection
         dHW = ws.empty(name + "dHW", A.shape, dtype)  # [dr, dz, dn * r] for the recurrent product
         dh = ws.zeros(name + "dh", (B, H), dtype)
+        dhT = ws.empty(name + "dhT", (H, B), dtype)
         direct = ws.empty(name + "direct", (B, H), dtype)
         for t in range(T - 1, -1, -1):
             dx, dhw = dXW[t], dHW[t]
@@ -293,8 +338,12 @@ class GRUCell:
             np.multiply(dx[:, 2 * H :], k_r[t], out=dhw[:, :H])
             np.multiply(dx[:, 2 * H :], R[t], out=dhw[:, 2 * H :])
             np.multiply(dh, Z[t], out=direct)      # h' = ... + z * h
-            np.dot(dhw, WhT, out=dh)
-            dh += direct
+            if flip:
+                np.matmul(p["Wh"], dhw.T, out=dhT)
+                np.add(dhT.T, direct, out=dh)
+            else:
+                np.dot(dhw, WhT, out=dh)
+                dh += direct
         dXW[..., : 2 * H] = dHW[..., : 2 * H]
         np.matmul(Hs[:-1].reshape(-1, H).T, dHW.reshape(-1, 3 * H), out=g["Wh"])
         np.sum(dHW[..., 2 * H :], axis=(0, 1), out=g["bhn"])

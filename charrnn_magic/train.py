@@ -448,7 +448,7 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     each batch is computed as two halves in parallel (``HalvesInParallel``).
     If ``callback`` has a ``validating()`` method, it is called before each validation.
     """
-    from .sampling import recites     # here: sampling reads settings, which read this module
+    from .sampling import recites  # here: sampling reads settings, which read this module
 
     net, opt, history, lock = session.net, session.optimizer, session.history, session.lock
     settings = session.settings

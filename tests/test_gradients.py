@@ -35,7 +35,12 @@ def _numeric_vs_analytic(net, X, Y, mask, dropout_seed=None):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("masked", [False, True], ids=["stream", "lines"])
-def test_gradients_match_finite_differences(cell, masked):
+@pytest.mark.parametrize("flipped", [False, True], ids=["h@Wh", "Wh.T@h.T"])
+def test_gradients_match_finite_differences(cell, masked, flipped, monkeypatch):
+    if flipped:      # the step products of big cells, here at any size (cells.transposed_steps)
+        from charrnn_magic import cells
+
+        monkeypatch.setattr(cells, "TRANSPOSED_FROM", 0)
     net = Network(cell, V, H, layers=2, dtype="float64")
     net.init_weights(np.random.default_rng(1))
     # Away from tiny weights.
@@ -110,3 +115,24 @@ def test_lstm_with_4_kib_rows_gives_the_same_gradients_through_padded_weights(mo
     loss_plain, _ = net.loss(X, Y, None, state)
     assert loss_padded == pytest.approx(loss_plain, rel=1e-12)
     np.testing.assert_allclose(grad_padded, net.grad, rtol=1e-9, atol=1e-13)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_big_cells_flip_their_step_products_and_keep_their_gradients(cell, monkeypatch):
+    """From H = 256 the step products run transposed (``cells.transposed_steps``): the same loss
+    and gradients as ``h @ Wh``, to rounding."""
+    from charrnn_magic import cells
+
+    net = Network(cell, V, 256, layers=2, dtype="float64")
+    net.init_weights(np.random.default_rng(1))
+    assert cells.transposed_steps(256, net.cells[0].gates * 256)
+    data = np.random.default_rng(3)
+    X, Y = data.integers(0, V, (T, B)), data.integers(0, V, (T, B))
+    state = [tuple(data.standard_normal((B, 256)) * 0.5 for _ in range(c.state_size))
+             for c in net.cells]
+    loss_flipped, _ = net.loss(X, Y, None, state)
+    grad_flipped = net.grad.copy()
+    monkeypatch.setattr(cells, "TRANSPOSED_FROM", np.inf)
+    loss_plain, _ = net.loss(X, Y, None, state)
+    assert loss_flipped == pytest.approx(loss_plain, rel=1e-12)
+    np.testing.assert_allclose(grad_flipped, net.grad, rtol=1e-9, atol=1e-13)
