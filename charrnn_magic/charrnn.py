@@ -351,8 +351,8 @@ class CharRNN:
         rules = StopRules.of_fit(steps, cap or epochs, minutes, target_loss, per_epoch,
                                  default_steps(per_epoch, whole))
         # A stream learned whole and given no stop rule trains until it recites the text.
-        rules.until_recited = whole and mode == "stream" and rules == StopRules(
-            steps=default_steps(per_epoch, whole))
+        no_rule = steps is None and epochs is None and minutes is None and target_loss is None
+        rules.until_recited = whole and mode == "stream" and no_rule
         if cap:
             rules.steps_detail = f"{cap} passes over the text (the most a time budget trains)"
             notes.append(f"(at most {cap} passes over the text, whatever the budget: more did not "

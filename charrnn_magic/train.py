@@ -74,11 +74,10 @@ class History:
 
     Of the last fit call: ``stop_reason`` (``"steps"``, ``"minutes"``, ``"target_loss"``,
     ``"no_improvement"``, ``"recited"``, ``"interrupted"``, ``"stopped"``, ``"error"``) and
-    ``stop_detail``, the
-    same in words when there is more to say (``"no improvement for 800 steps: kept step 2,400,
-    val 1.41"``); ``best_step`` / ``best_val_loss``, the best validation of the run; and
-    ``weights_step``, the step whose weights the model holds (the best one when ``keep_best``
-    restored it, else the last step).
+    ``stop_detail``, the same in words when there is more to say (``"no improvement for 800
+    steps: kept step 2,400, val 1.41"``); ``best_step`` / ``best_val_loss``, the best validation
+    of the run; and ``weights_step``, the step whose weights the model holds (the best one when
+    ``keep_best`` restored it, else the last step).
     """
 
     step: list = field(default_factory=list)
@@ -432,8 +431,8 @@ VALIDATION_TIME_SHARE = 0.1
 
 
 #: ``StopRules.until_recited`` tries a recitation at the end of a pass only once the smoothed
-#: training loss is below this (nats per character): a greedy sample gets every character right
-#: only when each has most of the probability, so a higher loss cannot recite a text.
+#: training loss is below this (nats per character): a recitation needs nearly every character
+#: predicted with confidence, and each try costs a greedy sample as long as the text.
 RECITE_CHECK_BELOW = 0.05
 
 
