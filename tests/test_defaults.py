@@ -150,6 +150,7 @@ def test_plain_cell_magic_learns_a_short_poem_whole(ip, capsys):
     out = capsys.readouterr().out
     assert "learns all of it, with no validation" in out
     assert "1×128 GRU" in out
+    assert re.search(r"a greedy sample recites the text after [\d,]+ steps, \d+ passes", out)
     recited = ip.run_line_magic("charrnn_sample", f"-n {len(POEM)} -t 0 --seed-char G --quiet")
     assert recited == POEM
     model = ip.user_ns["charrnn"]

@@ -130,8 +130,8 @@ class CharRNNMagics(Magics):
                            what="Where stream mode holds its validation part out")
     eval_every = _from_preset(Int, what="Steps between validations", option="--eval-every")
     steps = Int(None, allow_none=True, help=(
-        "Steps when no stop rule is given (--steps); None: the engine's 1000 (more for a short "
-        "text learned whole).")).tag(config=True)
+        "Steps when no stop rule is given (--steps); None: the engine's 1000 (a short text "
+        "learned whole: until it is recited).")).tag(config=True)
     minutes = Float(None, allow_none=True, help=(
         "Time budget when no stop rule is given (--minutes); None: no budget.")).tag(config=True)
     sample_every = Int(None, allow_none=True, help=(
@@ -182,8 +182,8 @@ class CharRNNMagics(Magics):
     @argument("--resume", action="store_true",
               help="Continue training the model NAME (optimizer state kept).")
     @argument("--steps", type=whole_number(1), metavar="N",
-              help="Train N steps (default 1000; 60 passes "
-              "over a short text learned whole, when more).")
+              help="Train N steps (default 1000; a short text learned whole trains "
+              "until a greedy sample recites it, at most 200 passes).")
     @argument("--epochs", type=number_in(0, above=True), metavar="E",
               help="Train E passes over the text.")
     @argument("--minutes", type=number_in(0, above=True), metavar="M", help="Train M minutes.")
@@ -260,11 +260,11 @@ class CharRNNMagics(Magics):
         improved for 3 validations and 15 % of the run and is clearly above its best, or for 6
         and 30 % on a flat plateau (--patience N, --no-early-stop). With
         --resume the model keeps its architecture and the settings of its last training; options
-        change them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps (60
-        passes over a short text learned whole, when that is more); with
-        several, the first one reached stops it. --minutes alone also stops after at most 15
-        passes over the text (more under 100,000 characters; not with --preset): more passes
-        did not pay on the texts measured.
+        change them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps;
+        a short text learned whole trains until a greedy sample recites it (tried after each
+        pass, at most 200 passes). With several, the first one reached stops it. --minutes
+        alone also stops after at most 15 passes over the text (more under 100,000 characters;
+        not with --preset): more passes did not pay on the texts measured.
 
         Options ``{expr}`` and ``$var`` are expanded by IPython as in every magic, so
         ``%charrnn_train --file {path}`` works.
