@@ -197,7 +197,7 @@ class CharRNN:
 
         Stop rules (the first to fire ends training; none given means ``steps=1000``, or, for a
         short text learned whole, the end of the first pass after which a greedy sample recites
-        it, within at most 200 passes):
+        it, within at most 200 passes; in lines mode, 60 passes):
         ``steps``, ``epochs`` (passes over the training text), ``minutes``, ``target_loss``
         (smoothed training loss in nats per character). ``minutes`` without ``steps`` or
         ``epochs`` also stops after at most 15 passes (more for a text under 100,000
@@ -348,11 +348,10 @@ class CharRNN:
         per_epoch = session.batches.batches_per_epoch
         cap = (most_passes(len(ids), minutes, steps, epochs, settings["val_fraction"])
                if self._preset == AUTO else None)
-        rules = StopRules.of_fit(steps, cap or epochs, minutes, target_loss, per_epoch,
-                                 default_steps(per_epoch, whole))
         # A stream learned whole and given no stop rule trains until it recites the text.
-        no_rule = steps is None and epochs is None and minutes is None and target_loss is None
-        rules.until_recited = whole and mode == "stream" and no_rule
+        recite = whole and mode == "stream"
+        rules = StopRules.of_fit(steps, cap or epochs, minutes, target_loss, per_epoch,
+                                 default_steps(per_epoch, whole, recite), recite)
         if cap:
             rules.steps_detail = f"{cap} passes over the text (the most a time budget trains)"
             notes.append(f"(at most {cap} passes over the text, whatever the budget: more did not "

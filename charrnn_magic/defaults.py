@@ -86,18 +86,22 @@ def big_model_fits(n_chars: int, minutes: float) -> bool:
     return BIG_MIN_PASSES * n_train <= minutes * 60 * BIG_CHARS_PER_SECOND
 
 
-#: A text learned whole and given no stop rule trains until a greedy sample recites it
+#: Lines learned whole and given no stop rule train this many passes (at least 1,000 steps).
+LEARN_WHOLE_PASSES = 60
+#: A stream learned whole and given no stop rule trains until a greedy sample recites it
 #: (``StopRules.until_recited``), for at most this many passes (at least 1,000 steps), its
 #: learning rate planned for all of them. With 60 passes planned and run, 5 of 8 texts of
 #: 1,990 characters (prose, code, names; two seeds) were recited here, with one BLAS kernel,
 #: and 8 with another: too close to the edge.
-LEARN_WHOLE_PASSES = 200
+RECITE_MOST_PASSES = 200
 
 
-def default_steps(batches_per_epoch: int, learning_whole: bool) -> int:
-    """Steps of a run given no stop rule: 1000, or at most ``LEARN_WHOLE_PASSES`` passes over a
-    text learned whole when that is more."""
-    return max(1000, LEARN_WHOLE_PASSES * batches_per_epoch) if learning_whole else 1000
+def default_steps(batches_per_epoch: int, learning_whole: bool, reciting: bool = False) -> int:
+    """Steps of a run given no stop rule: 1000, or, for a text learned whole when that is more,
+    ``LEARN_WHOLE_PASSES`` passes (at most ``RECITE_MOST_PASSES`` when ``reciting`` may stop
+    it sooner)."""
+    passes = RECITE_MOST_PASSES if reciting else LEARN_WHOLE_PASSES
+    return max(1000, passes * batches_per_epoch) if learning_whole else 1000
 
 
 #: A run given only a time budget stops after at most this many passes over a text of

@@ -115,14 +115,17 @@ class StopRules:
 
     @classmethod
     def of_fit(cls, steps, epochs, minutes, target_loss, batches_per_epoch: int,
-               default_steps: int = 1000) -> "StopRules":
+               default_steps: int = 1000, recite_by_default: bool = False) -> "StopRules":
         """The rules of ``fit``'s arguments (checked already): ``epochs`` become steps (the fewer
-        of the two when both are given); none at all means ``default_steps``."""
+        of the two when both are given); none at all means ``default_steps``, and
+        ``until_recited`` when ``recite_by_default``."""
+        until_recited = False
         if steps is None and epochs is None and minutes is None and target_loss is None:
-            steps = default_steps
+            steps, until_recited = default_steps, recite_by_default
         if epochs is not None:
             steps = min(steps or math.inf, max(1, round(epochs * batches_per_epoch)))
-        return cls(steps=steps, minutes=minutes, target_loss=target_loss)
+        return cls(steps=steps, minutes=minutes, target_loss=target_loss,
+                   until_recited=until_recited)
 
 
 @dataclass

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from charrnn_magic import CharRNN
-from charrnn_magic.defaults import LEARN_WHOLE_BELOW, MOST_PASSES, choose, most_passes
+from charrnn_magic.defaults import (
+    LEARN_WHOLE_BELOW,
+    MOST_PASSES,
+    choose,
+    default_steps,
+    most_passes,
+)
 from charrnn_magic.progress import overfitting
 from charrnn_magic.train import Progress, ValidationSample, automatic_stop
 from tests import datasets
@@ -136,6 +142,12 @@ def test_a_text_learned_whole_trains_until_it_recites_it_without_a_stop_rule(sta
     passes = model.step / 40
     assert passes == int(passes) and 60 < passes < 200       # checked at the end of a pass
     assert model.sample(len(text), temperature=0, seed_char=text[0]) == text
+
+
+def test_lines_learned_whole_cannot_be_recited_and_keep_their_60_passes():
+    assert default_steps(40, True, reciting=True) == 8_000         # 200 passes, or recited
+    assert default_steps(40, True) == 2_400                        # lines: 60 passes
+    assert default_steps(40, False) == default_steps(5, True) == 1_000
 
 
 def test_a_stop_rule_given_trains_its_length_even_when_the_text_is_recited_sooner():

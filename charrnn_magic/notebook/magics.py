@@ -262,9 +262,10 @@ class CharRNNMagics(Magics):
         --resume the model keeps its architecture and the settings of its last training; options
         change them. Without --steps/--epochs/--minutes/--target-loss, training runs 1000 steps;
         a short text learned whole trains until a greedy sample recites it (tried after each
-        pass, at most 200 passes). With several, the first one reached stops it. --minutes
-        alone also stops after at most 15 passes over the text (more under 100,000 characters;
-        not with --preset): more passes did not pay on the texts measured.
+        pass, at most 200 passes; in lines mode, 60 passes). With several, the first one
+        reached stops it. --minutes alone also stops after at most 15 passes over the text
+        (more under 100,000 characters; not with --preset): more passes did not pay on the
+        texts measured.
 
         Options ``{expr}`` and ``$var`` are expanded by IPython as in every magic, so
         ``%charrnn_train --file {path}`` works.
