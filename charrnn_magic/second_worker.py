@@ -223,7 +223,7 @@ def _serve(memory: int, conn) -> None:
     while conn.poll(idle_seconds):      # False after idle_seconds: the parent starts a new child
         try:
             X, Y, mask, state, seed = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):     # the parent is gone (killed): end quietly
             return
         rng = None if seed is None else np.random.default_rng(seed)
         try:

@@ -524,6 +524,24 @@ def test_worker_process_is_kept_between_fits_replaced_when_it_dies_and_ends_with
     assert second.wait(timeout=10) == 0                                    # ended with the model
 
 
+def test_the_worker_child_process_ends_quietly_when_its_parent_is_killed_mid_run():
+    import signal
+
+    script = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+              "from charrnn_magic import CharRNN\n"
+              "m = CharRNN(cell='lstm', hidden_size=64, layers=2); m.workers = 2\n"
+              "m.fit('abcdefgh' * 4000, steps=100000, batch_size=8, seq_length=20, seed=0,\n"
+              "      callback=lambda p: p.step == 20 and print('training', flush=True))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parent = subprocess.Popen([sys.executable, "-c", script, root],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert parent.stdout.readline() == "training\n"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    # The child shares the parent's stderr: reading it to its end waits for the child to end.
+    assert "Traceback" not in parent.stderr.read()
+
+
 def test_idle_worker_process_ends_itself_and_the_next_fit_starts_another(monkeypatch):
     import time
 
