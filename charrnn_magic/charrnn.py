@@ -190,7 +190,7 @@ class CharRNN:
             minutes: float | None = None, target_loss: float | None = None, *,
             mode=None, seq_length=None, batch_size=None, optimizer=None, lr=None, clip=None,
             clip_mode=None, val_fraction=None, holdout=None, lower=None, lr_schedule=None,
-            raw_text=None,
+            raw_text=None, weight_decay=None,
             seed=None, keep_best=None, patience=None, full_validation=False, eval_every=None,
             callback=None, stop_event=None) -> History:
         """Train on ``text`` until a stop rule fires; calling it again continues training.
@@ -219,8 +219,11 @@ class CharRNN:
         lower-case the text (and later primes and evaluations); ``lr_schedule`` ``"cosine"``
         (chosen) to lower the learning rate along half a cosine to 2 % of ``lr`` by the end of
         the run (steps, epochs or minutes; a run with only ``target_loss`` has no known end, and
-        keeps ``lr``), or ``"constant"``. What a fit chose by itself is in ``fit_notes``: the
-        settings on a first fit, the cap on passes on any fit given only ``minutes``.
+        keeps ``lr``), or ``"constant"``; ``weight_decay`` shrinks every weight by ``lr`` ×
+        ``weight_decay`` at each step, apart from the gradient's step (decoupled, as in AdamW;
+        chosen: 0.1, none for a text learned whole). What a fit chose by itself is in
+        ``fit_notes``: the settings on a first fit, the cap on passes on any fit given only
+        ``minutes``.
         The text is normalised first (see ``charrnn_magic.text.normalize``): a leading BOM is
         dropped and ``\r\n`` and lone ``\r`` line ends become ``\n``, as are later primes and
         evaluated texts; ``raw_text=True`` keeps every character as given (the model then also
@@ -256,7 +259,7 @@ class CharRNN:
                 text, steps, epochs, minutes, target_loss, mode=mode, seq_length=seq_length,
                 batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, clip_mode=clip_mode,
                 val_fraction=val_fraction, holdout=holdout, lower=lower, lr_schedule=lr_schedule,
-                raw_text=raw_text,
+                raw_text=raw_text, weight_decay=weight_decay,
                 seed=seed, eval_every=eval_every, full_validation=full_validation)
             with self._lock:
                 self._timeline.thin(self.snapshots)
@@ -299,7 +302,8 @@ class CharRNN:
             return arch, base, (chose_arch, False)
         rule = {k: v for k, v in chosen.items() if k in TRAIN_DEFAULTS}
         base = {**TRAIN_DEFAULTS, **rule, **preset}     # from_preset("auto", lr=...) too
-        keys = ("optimizer", "lr_schedule", "batch_size", "seq_length", "clip", "clip_mode")
+        keys = ("optimizer", "lr_schedule", "batch_size", "seq_length", "clip", "clip_mode",
+                "weight_decay")
         chose_settings = any(given[k] is None and k not in preset for k in keys)
         return arch, base, (chose_arch, chose_settings)
 
@@ -371,6 +375,7 @@ class CharRNN:
             make = OPTIMIZERS[settings["optimizer"]]
             self._optimizer = make(self._net.size, self._net.dtype, settings["lr"])
         self._optimizer.lr = settings["lr"]
+        self._optimizer.weight_decay = settings["weight_decay"]
         self._settings = settings
         self.training_text = text.lower() if settings["lower"] else text
         self._position = session.attach(net=self._net, optimizer=self._optimizer, rng=self._rng,

@@ -130,7 +130,8 @@ def load_model(cls, path):
                          f"generator's state ({_one_line(e)[:80]})") from None
     config = meta["config"]
     model = cls(**{k: config[k] for k in ARCH_KEYS})
-    settings = {k: v for k, v in config.items() if k not in ARCH_KEYS}
+    # A setting absent from an older file had the value it has in TRAIN_DEFAULTS.
+    settings = {**TRAIN_DEFAULTS, **{k: v for k, v in config.items() if k not in ARCH_KEYS}}
     net = Network(model.cell, len(meta["vocab"]), model.hidden_size, model.layers,
                   model.dropout, model.dtype)
     for name, view in net.params.items():
@@ -275,6 +276,8 @@ def _check_meta_text(text) -> dict:
     _choice(config, "config.lr_schedule", "lr_schedule", tuple(LR_SCHEDULES))
     if "holdout" in config:                    # absent from files of before it was a setting
         _choice(config, "config.holdout", "holdout", tuple(HOLDOUTS))
+    if "weight_decay" in config:               # likewise
+        _number(config, "config.weight_decay", "weight_decay", 0, math.inf)
     _whole(config, "config.seed", "seed", 0)
     for key, default in settings.items():
         if isinstance(default, bool):

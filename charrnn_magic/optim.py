@@ -33,10 +33,13 @@ def whole_range(update) -> None:
 
 class Optimizer:
     """One optimiser: ``name`` (what ``fit(optimizer=...)`` calls it), ``default_lr`` (the rate a
-    first fit uses when ``lr`` is not given) and the rule ``update``."""
+    first fit uses when ``lr`` is not given) and the rule ``update``. ``weight_decay`` shrinks
+    every weight by ``lr * weight_decay`` before each update, apart from the gradient's step
+    (decoupled, as in AdamW), so that it means the same with any rule."""
 
     name = ""
     default_lr: float
+    weight_decay = 0.0
 
     def __init__(self, size: int, dtype, lr: float):
         self.lr = lr
@@ -52,8 +55,11 @@ class Optimizer:
         several threads at once (``train.HalvesInParallel.split``): the result is the same."""
         self.t += 1
         lr = self.step_size()
+        keep = 1.0 - self.lr * self.weight_decay     # the scheduled rate, not bias-corrected
 
         def update(part):
+            if keep != 1.0:
+                params[part] *= keep
             state = {k: v[part] for k, v in self.state.items()}
             self.update(params[part], grad[part], state, self._tmp[part], lr)
 

@@ -26,7 +26,7 @@ ARCH_KEYS = ("cell", "hidden_size", "layers", "dropout", "dtype")
 TRAIN_DEFAULTS = {
     "mode": "stream", "seq_length": 25, "batch_size": None, "optimizer": "adagrad", "lr": None,
     "clip": 5.0, "clip_mode": "value", "val_fraction": 0.1, "lower": False,
-    "lr_schedule": "constant", "raw_text": False, "holdout": "end",
+    "lr_schedule": "constant", "raw_text": False, "holdout": "end", "weight_decay": 0.0,
 }
 
 #: The name of "no preset": everything not given is chosen from the text (``defaults.py``).
@@ -100,8 +100,10 @@ def resolve(given: dict, previous: dict) -> dict:
     check_fraction("val_fraction", settings["val_fraction"])
     check_choice("lr_schedule", settings["lr_schedule"], LR_SCHEDULES)
     check_choice("holdout", settings["holdout"], HOLDOUTS)
+    check_number("weight_decay", settings["weight_decay"], minimum=0,
+                 what="0 (no decay) or a small positive rate such as 0.1")
     settings["lower"], settings["raw_text"] = bool(settings["lower"]), bool(settings["raw_text"])
-    for key in ("clip", "lr", "val_fraction"):
+    for key in ("clip", "lr", "val_fraction", "weight_decay"):
         settings[key] = float(settings[key])
     return settings
 

@@ -141,6 +141,19 @@ def test_version_1_files_still_load(saved, tmp_path):
     assert same_model(CharRNN.load(old), model)
 
 
+def test_weight_decay_is_saved_and_a_file_from_before_it_trains_on_without_it(tmp_path):
+    model = CharRNN(cell="gru", hidden_size=4, layers=1)
+    model.fit(TEXT, steps=3, batch_size=2, seq_length=5, seed=1, weight_decay=0.3)
+    good = model.save(tmp_path / "new.safetensors")
+    assert CharRNN.load(good).config()["weight_decay"] == 0.3
+    old = craft(good, tmp_path / "old.safetensors",
+                meta=set_field("config.weight_decay", KeyError))
+    loaded = CharRNN.load(old)
+    assert loaded.config()["weight_decay"] == 0.0
+    loaded.fit(TEXT, steps=2)
+    assert loaded._optimizer.weight_decay == 0.0 and loaded.step == 5
+
+
 def test_a_changed_weight_byte_is_refused(saved, tmp_path):
     """Any flipped bit in the tensors is refused (it would load as a different model)."""
     _, good = saved["stream"]
@@ -290,6 +303,7 @@ def set_field(where, value):
     ("config.mode", None, r"config\.mode=None is not one of"),
     ("config.wings", 2, r"config has an unknown field 'wings'"),
     ("config.seed", KeyError, r"config has no 'seed' field"),
+    ("config.weight_decay", -0.1, r"config\.weight_decay=-0\.1 is out of range"),
     ("vocab", "abcde", r"vocab is not a sorted list"),
     ("vocab", ["b", "a", "c", "d", "e"], r"vocab is not a sorted list"),
     ("step", -1, r"step=-1 is out of range"),

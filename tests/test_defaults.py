@@ -32,7 +32,7 @@ POEM = ("Grey gulls wheel low;\nthe tide hums an old tune,\n"
 # SkylakeX and Haswell kernels end 60 steps at val 3.949 and 7.183 on the same CPU).
 OLD_DEFAULT = dict(seq_length=25, batch_size=1, optimizer="adagrad", lr=0.1, clip=5.0,
                    clip_mode="value", lr_schedule="constant", val_fraction=0.1, holdout="end",
-                   keep_best=False, patience=0)
+                   weight_decay=0.0, keep_best=False, patience=0)
 
 
 def test_the_classic_preset_trains_exactly_as_the_old_default_did():
@@ -97,11 +97,11 @@ def test_an_empty_constructor_chooses_at_the_first_fit_and_says_why():
     config = model.config()
     assert (model.cell, model.layers, model.hidden_size, model.dropout) == ("gru", 2, 128, 0.3)
     assert {k: config[k] for k in ("optimizer", "lr", "batch_size", "seq_length", "clip_mode",
-                                   "lr_schedule", "val_fraction")} == dict(
+                                   "lr_schedule", "val_fraction", "weight_decay")} == dict(
         optimizer="adam", lr=0.004, batch_size=32, seq_length=50, clip_mode="norm",
-        lr_schedule="cosine", val_fraction=0.1)
+        lr_schedule="cosine", val_fraction=0.1, weight_decay=0.1)
     assert model.fit_notes == ["2×128 GRU, dropout 0.3: 10k characters; Adam lr 0.004 cosine, "
-                               "batch 32, window 50"]
+                               "weight decay 0.1, batch 32, window 50"]
 
 
 def test_a_given_architecture_gets_training_settings_chosen_for_it_and_options_win():
@@ -109,18 +109,19 @@ def test_a_given_architecture_gets_training_settings_chosen_for_it_and_options_w
     lstm = CharRNN(cell="lstm", hidden_size=32, layers=2, dropout=0.0)
     lstm.fit(text, steps=2, seed=1)
     assert lstm.config()["optimizer"] == "adam" and lstm.config()["batch_size"] == 32
-    assert lstm.fit_notes == ["Adam lr 0.004 cosine, batch 32, window 50: chosen for 2×32 LSTM "
-                              "and 10k characters"]
+    assert lstm.fit_notes == ["Adam lr 0.004 cosine, weight decay 0.1, batch 32, window 50: "
+                              "chosen for 2×32 LSTM and 10k characters"]
     partly = CharRNN(cell="lstm", hidden_size=32)
     partly.fit(text, steps=2, seed=1)
     assert (partly.layers, partly.dropout) == (2, 0.3)          # not given: chosen too
     assert partly.fit_notes[0].startswith("2×32 LSTM, dropout 0.3: 10k characters; Adam")
     given = CharRNN(cell="rnn", hidden_size=16, layers=1, dropout=0.0)
     given.fit(text, steps=2, seed=1, optimizer="adagrad", batch_size=4, seq_length=20,
-              val_fraction=0.2, lr_schedule="constant", clip=5, clip_mode="value")
+              val_fraction=0.2, lr_schedule="constant", clip=5, clip_mode="value",
+              weight_decay=0)
     config = given.config()
     assert (config["optimizer"], config["lr"], config["batch_size"], config["seq_length"],
-            config["val_fraction"]) == ("adagrad", 0.1, 4, 20, 0.2)
+            config["val_fraction"], config["weight_decay"]) == ("adagrad", 0.1, 4, 20, 0.2, 0)
     assert given.fit_notes == []                                 # nothing was chosen
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from charrnn_magic import CharRNN, TrainingDiverged
+from charrnn_magic.optim import OPTIMIZERS
 from tests import datasets
 
 # An original rhyme, 136 characters, in which every 4-character context has one continuation.
@@ -306,6 +307,7 @@ def test_evaluate_in_nats_and_bits():
     (dict(mode="words"), r"mode='words' is not a data mode"),
     (dict(optimizer="rmsprop"), r"optimizer='rmsprop' is not supported"),
     (dict(val_fraction=1.0), r"val_fraction=1.0 is out of range"),
+    (dict(weight_decay=-1), r"weight_decay=-1 is out of range: use 0 \(no decay\)"),
 ])
 def test_bad_training_input_is_refused_before_any_work(kwargs, match):
     model = CharRNN(hidden_size=8)
@@ -425,6 +427,26 @@ def test_new_characters_on_continued_training_are_named(trained):
 def test_untrained_model_cannot_sample():
     with pytest.raises(ValueError, match="not trained yet"):
         CharRNN().sample(10)
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_weight_decay_shrinks_every_weight_by_the_rate_times_the_decay(optimizer):
+    opt = OPTIMIZERS[optimizer](3, np.float64, lr=0.05)
+    opt.weight_decay = 0.2
+    params = np.array([1.0, -2.0, 0.5])
+    opt.step(params, np.zeros(3))              # no gradient: only the decay moves the weights
+    assert np.allclose(params, [0.99, -1.98, 0.495], rtol=0, atol=1e-12)
+
+
+def test_weight_decay_keeps_a_model_s_weights_smaller():
+    text = datasets.read("tinyshakespeare.txt")[:3000]
+    norms = {}
+    for decay in (0.0, 0.5):
+        model = CharRNN(cell="gru", hidden_size=16, layers=1, dropout=0.0)
+        model.fit(text, steps=200, seed=3, val_fraction=0.1, weight_decay=decay)
+        assert model.config()["weight_decay"] == decay
+        norms[decay] = float(np.linalg.norm(model._net.flat))
+    assert norms[0.5] < 0.9 * norms[0.0]
 
 
 def test_cosine_schedule_lowers_the_learning_rate_over_the_run():

@@ -375,7 +375,7 @@ def test_stream_validation_reads_a_bounded_part_of_a_big_text():
                              seq_length=None, batch_size=None, optimizer=None, lr=None,
                              clip=None, clip_mode=None, val_fraction=0.5, lower=None,
                              lr_schedule=None, raw_text=None, full_validation=False,
-                                 holdout=None)
+                             holdout=None, weight_decay=None)
     assert len(session.val_ids) == len(text) // 2 > VALIDATION_CHARS   # all held out ...
     assert session.validation.chars <= VALIDATION_CHARS   # ... and a bounded sample validates
 
@@ -398,7 +398,8 @@ def test_lines_validation_is_cut_and_bounded_like_training():
                                  seed=1, mode="lines", seq_length=None, batch_size=None,
                                  optimizer=None, lr=None, clip=None, clip_mode=None,
                                  val_fraction=0.5, lower=None, lr_schedule=None, raw_text=None,
-                                 full_validation=False, holdout=None)
+                                 full_validation=False, holdout=None,
+                                 weight_decay=None)
     starts, lengths, whole = session.val_spans
     assert lengths.max() <= MAX_LINE
     assert whole.sum() == len(whole) - 1               # with seed 1, the long line is held out

@@ -63,14 +63,15 @@ def test_named_model_and_options_reach_the_engine(ip):
     ip.run_cell_magic("charrnn_train", "poem --cell gru --hidden 8 --layers 2 --steps 5 "
                       "--optimizer sgd --lr 0.05 --clip 2 --clip-mode value --seq-length 10 "
                       "--batch-size 3 --val-fraction 0.2 --dtype float64 --seed 3 --quiet "
-                      "--lr-schedule cosine", TEXT)
+                      "--lr-schedule cosine --weight-decay 0.05", TEXT)
     model = ip.user_ns["poem"]
     config = model.config()
     assert (model.cell, model.hidden_size, model.layers, model.dtype) == ("gru", 8, 2, "float64")
     assert {k: config[k] for k in ("optimizer", "lr", "clip", "clip_mode", "seq_length",
-                                   "batch_size", "val_fraction", "seed", "lr_schedule")} == dict(
+                                   "batch_size", "val_fraction", "seed", "lr_schedule",
+                                   "weight_decay")} == dict(
         optimizer="sgd", lr=0.05, clip=2.0, clip_mode="value", seq_length=10, batch_size=3,
-        val_fraction=0.2, seed=3, lr_schedule="cosine")
+        val_fraction=0.2, seed=3, lr_schedule="cosine", weight_decay=0.05)
     assert model.step == 5
 
 
@@ -330,6 +331,7 @@ def test_option_mistakes(ip):
     assert "must be below 1, got 1" in cell("--dropout 1")
     assert "must be above 0, got 0" in cell("--lr 0")
     assert "must be below 1, got 1.5" in cell("--val-fraction 1.5")
+    assert "must be at least 0, got -0.1" in cell("--weight-decay -0.1")
     assert "expected a finite number" in cell("--minutes nan")
     assert cell("--hiden 8") == ("%charrnn_train: unknown option --hiden (did you mean "
                                  "--hidden?); see %charrnn_train? for the options")
@@ -622,7 +624,7 @@ def test_help_shows_every_option(ip, capsys):
                    "--clip-mode", "--steps", "--epochs", "--minutes", "--target-loss",
                    "--val-fraction", "--mode", "--lower", "--dtype", "--dropout", "--seed",
                    "--sample-every", "--save", "--quiet", "--preset", "--keep-best",
-                   "--background", "--lr-schedule", "Examples"]:
+                   "--background", "--lr-schedule", "--weight-decay", "Examples"]:
         assert option in out, option
     ip.run_cell("%charrnn_sample?")
     out = capsys.readouterr().out

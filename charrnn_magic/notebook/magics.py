@@ -67,7 +67,7 @@ __all__ = ["CharRNNMagics", "load_ipython_extension", "unload_ipython_extension"
 
 #: fit settings that a preset or a %config default may provide.
 TRAIN_KEYS = ("mode", "seq_length", "batch_size", "optimizer", "lr", "clip", "clip_mode",
-              "val_fraction", "holdout", "eval_every", "lr_schedule")
+              "val_fraction", "holdout", "eval_every", "lr_schedule", "weight_decay")
 STOP_KEYS = ("steps", "epochs", "minutes", "target_loss")
 #: What %charrnn_inspect --colour can start with.
 INSPECT_COLOURS = ("activation", "surprise", "ngram")
@@ -124,6 +124,8 @@ class CharRNNMagics(Magics):
                              what="Clip each value or the global norm", option="--clip-mode")
     lr_schedule = _from_preset(CaselessStrEnum, list(LR_SCHEDULES),
                                what="Learning-rate schedule", option="--lr-schedule")
+    weight_decay = _from_preset(Float, what="Weight decay per step, times the learning rate",
+                                option="--weight-decay")
     val_fraction = _from_preset(Float, what="Share of the text held out",
                                 option="--val-fraction")
     holdout = _from_preset(CaselessStrEnum, list(HOLDOUTS), option="--holdout",
@@ -197,6 +199,8 @@ class CharRNNMagics(Magics):
     @argument("--clip-mode", type=one_of(*CLIP_MODES), metavar="MODE", help=described(CLIP_MODES))
     @argument("--lr-schedule", type=one_of(*LR_SCHEDULES), metavar="KIND",
               help=described(LR_SCHEDULES))
+    @argument("--weight-decay", type=number_in(0), metavar="D",
+              help="Shrink each weight by lr x D per step (0: off; chosen: 0.1).")
     @argument("--val-fraction", type=number_in(0, 1, below=True), metavar="F",
               help="Share of the text held out for validation (0: none).")
     @argument("--holdout", type=one_of(*HOLDOUTS), metavar="WHERE", help=described(HOLDOUTS))
@@ -249,8 +253,9 @@ class CharRNNMagics(Magics):
             %charrnn_train --corpus pydoc --preset large --minutes 10 \\
                 --lr-schedule cosine --keep-best
 
-        Settings not given are chosen from the text: the model's size, dropout, batch, window
-        and learning rate follow from how many characters there are (and --minutes), and the
+        Settings not given are chosen from the text: the model's size, dropout, batch, window,
+        learning rate and weight decay follow from how many characters there are (and
+        --minutes), and the
         first line of the progress says what was chosen and why. A text under 2,000 characters
         is learned whole (nothing held out), so a greedy sample recites it. --preset (or
         %config, e.g. ``%config CharRNNMagics.hidden_size = 256``; ``%config CharRNNMagics``
