@@ -4,6 +4,7 @@ and the same choice from the Python API, the CLI and the magics."""
 import math
 import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -84,6 +85,13 @@ def test_a_time_budget_alone_trains_at_most_the_passes_a_text_of_its_size_can_us
     assert history.stop_reason == "steps" and seen[-1].epoch == pytest.approx(cap, abs=0.05)
     assert history.stop_detail.startswith(f"{cap} passes over the text (the most a time budget")
     assert model.fit_notes[-1].startswith(f"(at most {cap} passes over the text")
+    # The cap is a length in steps: the run is the one that epochs=cap trains, bit for bit, even
+    # when its first step is slow (as when a worker process starts) and the clock runs ahead.
+    slow_start = CharRNN(cell="gru", hidden_size=16, layers=1, dropout=0.0)
+    slow_start.fit(text, minutes=1, seed=1, callback=lambda p: p.step == 1 and time.sleep(1))
+    same = CharRNN(cell="gru", hidden_size=16, layers=1, dropout=0.0)
+    same.fit(text, epochs=most_passes(len(text), 1, None, None, 0.1), seed=1)
+    assert np.array_equal(slow_start._net.flat, same._net.flat)
     given = CharRNN.from_preset("tiny")             # a named preset: the budget is all used
     # (patience=0: in 1.2 s a fast machine validates often enough for the patience to stop it)
     assert given.fit(text, minutes=0.02, seed=1, patience=0).stop_reason == "minutes"
