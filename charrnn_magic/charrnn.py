@@ -212,8 +212,9 @@ class CharRNN:
         ``"adam"`` (chosen, lr 0.004; 0.01 for a text learned whole), ``"adagrad"`` (the classic,
         lr 0.1) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (chosen: 1; 0 disables) with ``clip_mode``
         ``"norm"`` (the whole gradient, chosen) or ``"value"`` (each element, the classic);
-        ``val_fraction`` held out for validation (0.1, a seeded random tenth of the lines in lines
-        mode; a text under 2,000 characters is learned whole, 0), from where ``holdout`` says in
+        ``val_fraction`` held out for validation (0.1, at most 50,000 characters of a stream, a
+        seeded random tenth of the lines in lines mode; a text under 2,000 characters is
+        learned whole, 0), from where ``holdout`` says in
         stream mode (``"start"``, chosen: training then reads the end of the text; ``"end"``, the
         classic's); ``lower`` to
         lower-case the text (and later primes and evaluations); ``lr_schedule`` ``"cosine"``

@@ -13,6 +13,7 @@ from charrnn_magic import CharRNN
 from charrnn_magic.defaults import (
     LEARN_WHOLE_BELOW,
     MOST_PASSES,
+    VAL_MOST_CHARS,
     choose,
     default_steps,
     most_passes,
@@ -57,6 +58,9 @@ def test_the_rule_follows_the_size_of_the_text_and_the_budget():
     assert (mid["layers"], mid["hidden_size"], mid["dropout"]) == (2, 128, 0.3)
     assert (big["hidden_size"], big["dropout"]) == (128, 0.1)
     assert (huge["hidden_size"], huge["dropout"]) == (128, 0.1)
+    # A tenth is held out, at most VAL_MOST_CHARS (50,000) characters of a stream:
+    assert big["val_fraction"] == 0.1 and huge["val_fraction"] * 1_000_000 == VAL_MOST_CHARS
+    assert choose(1_000_000, mode="lines")["val_fraction"] == 0.1      # lines: a tenth of them
     # The bigger model when the budget gives it enough passes (BIG_MIN_PASSES) over the text:
     assert (choose(1_000_000, minutes=10)["hidden_size"], choose(1_000_000, 10)["dropout"]) == (
         256, 0.2)
