@@ -216,7 +216,8 @@ class LSTMCell:
         k_g *= I
         dA = ws.empty(name + "dA", A.shape, dtype)           # (T,B,4H) becomes dXW
         dh = ws.zeros(name + "dh", (B, H), dtype)
-        dhT = ws.zeros(name + "dhT", (H, B), dtype)       # the carried gradient when flipped
+        if flip:
+            dhT = ws.zeros(name + "dhT", (H, B), dtype)   # the carried gradient, transposed
         dc = ws.zeros(name + "dc", (B, H), dtype)
         tmp = ws.empty(name + "tmp", (B, H), dtype)
         for t in range(T - 1, -1, -1):
@@ -328,7 +329,8 @@ class GRUCell:
         dXW = ws.empty(name + "dXW", A.shape, dtype)  # [dr, dz, dn] for the input projection
         dHW = ws.empty(name + "dHW", A.shape, dtype)  # [dr, dz, dn * r] for the recurrent product
         dh = ws.zeros(name + "dh", (B, H), dtype)
-        dhT = ws.empty(name + "dhT", (H, B), dtype)
+        if flip:
+            dhT = ws.empty(name + "dhT", (H, B), dtype)
         direct = ws.empty(name + "direct", (B, H), dtype)
         for t in range(T - 1, -1, -1):
             dx, dhw = dXW[t], dHW[t]
