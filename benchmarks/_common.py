@@ -31,13 +31,34 @@ for _p in (str(REPO), str(Path(__file__).resolve().parent)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+from tests import datasets  # noqa: E402  (the fallback texts, shared with the tests)
+
+#: Stand-ins for the data sets when ../shared/data is not beside the repository (a plain clone):
+#: the tests' own texts, made from the pydoc corpus that ships inside CPython.
+FALLBACKS = {
+    "tinyshakespeare.txt": ("the pydoc corpus", lambda: datasets.prose()),
+    "names.txt": ("the pydoc corpus's words", lambda: "\n".join(datasets.names()) + "\n"),
+}
+
 
 def read_data(name: str) -> str:
+    """A data set of ../shared/data, or its stand-in (``FALLBACKS``) where that folder is
+    missing; ``data_line`` says which the figures came from."""
     path = DATA / name
-    if not path.exists():
-        sys.exit(f"data file not found: {path} "
-                 "(the benchmarks read ../shared/data/ from the repo root)")
-    return path.read_text(encoding="utf-8")
+    if path.exists():
+        return path.read_text(encoding="utf-8")
+    if name in FALLBACKS and not DATA.is_dir():
+        return FALLBACKS[name][1]()
+    sys.exit(f"data file not found: {path} (the benchmarks read ../shared/data/ from the repo "
+             f"root; without that folder they use {', '.join(FALLBACKS)}'s stand-ins)")
+
+
+def data_line() -> str:
+    """Where ``read_data`` reads from: part of the machine line, since figures depend on it."""
+    if DATA.is_dir():
+        return "data: ../shared/data"
+    return "data: no ../shared/data, so " + ", ".join(
+        f"{name} is {what}" for name, (what, _) in FALLBACKS.items())
 
 
 def engine_available() -> tuple[bool, str]:
@@ -70,6 +91,7 @@ def machine_line() -> str:
         parts.append(f"torch {torch.__version__}")
     except ImportError:
         parts.append("torch not installed")
+    parts.append(data_line())
     try:
         load = os.getloadavg()
         parts.append(f"load avg {load[0]:.2f} (1 min)")

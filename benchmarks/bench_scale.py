@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import DATA, REPO
+from _common import REPO, machine_line, read_data
 
 CHILD = r"""
 import json, resource, sys, time
@@ -55,8 +55,9 @@ print(json.dumps(first))
 
 
 def make_file(folder: Path, megabytes: int) -> Path:
-    """A file of ``megabytes`` MB (10**6 bytes) of tinyshakespeare, repeated and cut."""
-    source = (DATA / "tinyshakespeare.txt").read_bytes()
+    """A file of ``megabytes`` MB (10**6 bytes) of tinyshakespeare (or its stand-in), repeated
+    and cut."""
+    source = read_data("tinyshakespeare.txt").encode("utf-8")
     path = folder / f"shakespeare-{megabytes}MB.txt"
     size = megabytes * 10**6
     with open(path, "wb") as f:
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 1000],
                         help="file sizes in MB (default: 50 200 1000)")
     args = parser.parse_args()
+    print(machine_line())
     print(f"{'file':>8}  {'to first step':>13}  {'peak RSS':>9}  {'whole run':>9}")
     with tempfile.TemporaryDirectory(prefix="charrnn-scale-") as folder:
         for mb in args.sizes:

@@ -1,13 +1,44 @@
-"""The shared test data sets, read in place from ../shared/data (never copied into the repo)."""
-from pathlib import Path
+"""The tests' texts, made from what every Python install has: nothing is read from outside the
+repository, so a plain clone passes its own tests.
 
-import pytest
+``prose(n)``
+    English technical prose with code in it: the built-in ``pydoc`` corpus (CPython's own
+    reference documentation, about 460,000 characters), for the quality, over-fitting and
+    scaling tests. Longer requests repeat it, which only the tests of sizes ask for.
+``names()``
+    A names-like list for lines mode: the distinct lower-case words of 2 to 12 letters in that
+    text (about 2,700), in a fixed shuffled order so that the held-out tenth is a fair sample.
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+The benchmarks use the same two as their fallback when ``../shared/data`` is not beside the
+repository (``benchmarks/_common.py``).
+"""
+from __future__ import annotations
+
+import functools
+import random
+import re
+
+from charrnn_magic.corpora import load_corpus
 
 
-def read(name: str) -> str:
-    path = DATA_DIR / name
-    if not path.is_file():
-        pytest.fail(f"test data {path} is missing: the tests read ../shared/data/ beside the repo")
-    return path.read_text(encoding="utf-8")
+@functools.cache
+def _pydoc() -> str:
+    return load_corpus("pydoc")
+
+
+def prose(n_chars: int | None = None) -> str:
+    """The first ``n_chars`` characters of the pydoc corpus (all of it for ``None``), the corpus
+    repeated where more are asked for."""
+    text = _pydoc()
+    if n_chars is None:
+        return text
+    return (text * -(-n_chars // len(text)))[:n_chars]
+
+
+@functools.cache
+def names() -> list[str]:
+    """Distinct lower-case words of the pydoc corpus, 2 to 12 letters, shuffled with a fixed
+    seed."""
+    words = sorted(set(re.findall(r"\b[a-z]{2,12}\b", _pydoc())))
+    random.Random(0).shuffle(words)
+    return words

@@ -27,7 +27,7 @@ from tests.test_browser import (
     serving,
 )
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 INSIDE = REPO / "demo_notebooks" / "inside.ipynb"
 #: The colours and hover texts of the characters a panel shows.

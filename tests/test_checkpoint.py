@@ -372,6 +372,7 @@ def interrupt_at(n: int):
     return trace, seen
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("existing", [True, False])
 def test_an_interrupt_at_any_instruction_leaves_no_temporary_file(tmp_path, existing):
     """Ctrl-C can land between any two bytecode instructions of a save. 12 of 150 interrupted
@@ -477,6 +478,7 @@ def outcome(path: Path, original: CharRNN) -> str:
     return result
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_damaged_files_load_identical_or_are_refused(saved, tmp_path, data):
@@ -570,6 +572,7 @@ def edited(good: Path, out: Path, data, sign: bool) -> Path:
     return out
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_header_edits_load_identical_or_are_refused(saved, tmp_path, data):
@@ -580,6 +583,7 @@ def test_header_edits_load_identical_or_are_refused(saved, tmp_path, data):
     assert outcome(path, model) in ("same", "refused")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_crafted_files_load_a_consistent_model_or_are_refused(saved, tmp_path, data):

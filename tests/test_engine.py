@@ -35,8 +35,9 @@ def test_poem_is_memorised_and_reproduced_greedily(poem_model):
     assert poem_model.sample(len(POEM), temperature=0, seed_char=POEM[0]) == POEM
 
 
+@pytest.mark.slow
 def test_names_in_lines_mode_are_new_and_name_like():
-    names = datasets.read("names.txt").split("\n")[:4000]
+    names = datasets.names()
     text = "\n".join(names)
     model = CharRNN(cell="gru", hidden_size=64)
     history = model.fit(text, steps=600, mode="lines", optimizer="adam", lr=0.01, seed=1)
@@ -49,8 +50,8 @@ def test_names_in_lines_mode_are_new_and_name_like():
     assert len(set(samples) - set(names)) >= 10          # mostly invented, not recalled
 
 
-def test_stream_training_on_shakespeare_beats_unigram_entropy():
-    text = datasets.read("tinyshakespeare.txt")[:300_000]
+def test_stream_training_on_prose_beats_unigram_entropy():
+    text = datasets.prose(300_000)
     model = CharRNN.from_preset("classic")
     history = model.fit(text, steps=400, batch_size=32, seed=1)
     assert history.val_loss[-1] < unigram_entropy(text) - 0.6
@@ -227,7 +228,7 @@ def test_progress_reports_what_the_front_ends_show():
 
 
 def test_keep_best_restores_the_best_validation_weights():
-    text = datasets.read("tinyshakespeare.txt")[:20_000]
+    text = datasets.prose(20_000)
     model = CharRNN(hidden_size=32)
     history = model.fit(text, steps=150, batch_size=8, eval_every=10, seed=1, keep_best=True,
                         optimizer="sgd", lr=2.0)
@@ -439,7 +440,7 @@ def test_weight_decay_shrinks_every_weight_by_the_rate_times_the_decay(optimizer
 
 
 def test_weight_decay_keeps_a_model_s_weights_smaller():
-    text = datasets.read("tinyshakespeare.txt")[:3000]
+    text = datasets.prose(3000)
     norms = {}
     for decay in (0.0, 0.5):
         model = CharRNN(cell="gru", hidden_size=16, layers=1, dropout=0.0)
@@ -521,6 +522,7 @@ def test_worker_process_and_worker_thread_train_the_same_weights():
     assert np.array_equal(weights[True], weights[False])
 
 
+@pytest.mark.slow
 def test_worker_process_is_kept_between_fits_replaced_when_it_dies_and_ends_with_the_model():
     import gc
     import signal
@@ -564,6 +566,7 @@ def test_the_worker_child_process_ends_quietly_when_its_parent_is_killed_mid_run
     assert "Traceback" not in parent.stderr.read()
 
 
+@pytest.mark.slow
 def test_idle_worker_process_ends_itself_and_the_next_fit_starts_another(monkeypatch):
     import time
 
@@ -736,6 +739,7 @@ print(per_step, numpy_before, plain_numpy_faults(), malloc_env)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_training_steps_reuse_their_arrays_and_leave_the_processs_allocator_alone(workers):
     if not sys.platform.startswith("linux"):

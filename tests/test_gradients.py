@@ -33,6 +33,7 @@ def _numeric_vs_analytic(net, X, Y, mask, dropout_seed=None):
     return analytic, numeric
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("masked", [False, True], ids=["stream", "lines"])
 @pytest.mark.parametrize("flipped", [False, True], ids=["h@Wh", "Wh.T@h.T"])

@@ -263,6 +263,7 @@ def test_a_temperature_below_the_safe_one_is_greedy(stream_model):
 
 
 # ---- E. priming: once, in chunks --------------------------------------------------------------
+@pytest.mark.slow
 def test_a_long_prime_for_many_samples_keeps_only_the_state(stream_model):
     prime = (NAMES.replace("\n", " ") * 400)[:20_000]
     texts, peak = peak_bytes(stream_model.sample, 10, prime=prime, count=50, seed=1)
@@ -311,6 +312,7 @@ def test_a_cut_line_is_not_taught_to_end_where_it_was_cut():
     assert mask[:, 0].tolist() == [1, 1, 1, 0] and mask[:, 1].tolist() == [1, 1, 1, 0]
 
 
+@pytest.mark.slow
 def test_evaluating_a_long_line_is_bounded_and_exact(names_model):
     from charrnn_magic.data import LineBatches, line_spans
 
@@ -358,6 +360,7 @@ def test_stream_batches_view_the_ids_and_give_int32_windows():
     assert X.dtype == np.int32 and X.flags.c_contiguous and X.shape == (25, 4)
 
 
+@pytest.mark.slow
 def test_evaluating_a_big_stream_text_gathers_one_window_at_a_time(stream_model):
     text = (NAMES.replace("\n", " ") * 12_000)[:4_000_000]
     _, peak = peak_bytes(stream_model.evaluate, text)

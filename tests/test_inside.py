@@ -167,6 +167,7 @@ def quote_model(text):
     return model
 
 
+@pytest.mark.slow
 def test_the_finder_finds_the_quote_unit():
     text = quote_corpus(0)
     matches = quote_model(text).find_units(text[:3000], features=["in_quotes", "upper_case"])
@@ -176,6 +177,7 @@ def test_the_finder_finds_the_quote_unit():
     assert [abs(m.r) for m in quotes] == sorted((abs(m.r) for m in quotes), reverse=True)
 
 
+@pytest.mark.slow
 def test_no_quote_unit_when_quotes_tell_nothing():
     text = quote_corpus(0)
     chars = np.array(list(text))

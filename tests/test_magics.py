@@ -596,6 +596,7 @@ def test_load_unload_reload(ip):
     assert len(ip.run_line_magic("charrnn_sample", "-n 10 -q")) == 10
 
 
+@pytest.mark.slow
 def test_autoload_and_defaults_from_ipython_config(tmp_path):
     """`c.InteractiveShellApp.extensions` and `c.CharRNNMagics.*` in a real ipython_config.py."""
     profile = tmp_path / "profile_default"

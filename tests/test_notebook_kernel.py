@@ -29,6 +29,7 @@ def stream_text(cell) -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
 
+@pytest.mark.slow
 def test_notebook_in_a_real_kernel(tmp_path, monkeypatch):
     # The kernel imports this checkout, and keeps its IPython profile out of the home folder.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(

@@ -326,6 +326,7 @@ def test_start_values_outside_the_default_ranges_are_kept(model):
     panel.close()
 
 
+@pytest.mark.slow
 def test_after_a_finished_background_run_the_model_and_its_worker_child_are_freed():
     import gc
     import weakref

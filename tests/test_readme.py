@@ -64,6 +64,7 @@ def test_quickstart_has_the_two_commands_and_ci_runs_the_test_one():
     assert "apt-get install chromium" in section("Quickstart")
 
 
+@pytest.mark.slow
 def test_the_main_job_command_runs(tmp_path):
     """``python -m charrnn_magic`` (the quickstart's main job), cut short to a few steps."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(

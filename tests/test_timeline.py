@@ -16,6 +16,7 @@ def small(**kw):
     return m
 
 
+@pytest.mark.slow
 def test_the_timeline_is_bounded_and_spread_over_the_whole_training():
     m = small()
     m.snapshots = 6
