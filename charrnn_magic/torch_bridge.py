@@ -100,8 +100,22 @@ def torch_order(cell: str, a: np.ndarray, H: int) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------- from PyTorch
 def from_torch(cls, source, vocab):
-    """A ``cls`` (``CharRNN``) from a PyTorch char-model or its state_dict; see
-    ``CharRNN.from_torch``."""
+    """A ``cls`` (``CharRNN``) from a PyTorch char-model or its state_dict.
+
+    ``source``: a module holding one ``nn.Embedding(V, E)`` (any E), one ``nn.RNN`` (tanh),
+    ``nn.LSTM`` or ``nn.GRU`` (unidirectional, no ``proj_size``, any ``num_layers``; ``batch_first``
+    either way) and one ``nn.Linear(H, V)`` head, and no other weights (parameter-free layers
+    such as ``nn.Dropout`` may be there); or such a module's ``state_dict()``, whatever the parts
+    are called (a state_dict does not say whether an ``nn.RNN`` was tanh or ReLU: it is read as
+    tanh). ``vocab``: the character of each id, as a ``Vocab``, a str or a list; any order (the
+    engine's ids are sorted, and the weights are permuted to match). The weights may be on any
+    device, in any floating type: float64 makes a float64 model, anything else float32.
+
+    The new model samples, traces, inspects, saves and trains like any other. It counts as one
+    step (the module does not say how many it had); ``fit`` continues with the settings of the
+    ``"default"`` preset, and the dropout of the recurrent layer (or of an ``nn.Dropout``).
+    Whatever does not fit raises a one-line ValueError naming it, before anything is built.
+    """
     torch = import_torch("CharRNN.from_torch")
     if isinstance(source, torch.nn.Module):
         parts = read_module(source, torch.nn)
@@ -165,7 +179,9 @@ def read_module(module, nn) -> dict:
                "head.weight": head.weight}
     if head.bias is not None:
         tensors["head.bias"] = head.bias
-    return {"cell": cell, "dropout": float(rnn.dropout), "tensors": tensors,
+    # The engine drops every layer's outputs: the rate is the cell's, or an nn.Dropout's.
+    dropout = max([rnn.dropout, *(m.p for m in module.modules() if isinstance(m, nn.Dropout))])
+    return {"cell": cell, "dropout": float(dropout), "tensors": tensors,
             "embedding": emb_name + ".", "rnn": rnn_name + ".", "head": head_name + "."}
 
 

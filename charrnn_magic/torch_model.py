@@ -17,7 +17,9 @@ class CharModel(nn.Module):
     """ids (B, T) int64 -> (logits (B, T, V) of the next character, state), as a character model
     in PyTorch is usually written: ``embedding`` (``nn.Embedding(V, E)``) -> ``rnn`` (the fused
     cell, ``batch_first=True``) -> ``head`` (``nn.Linear(H, V)``). ``state`` is the fused cell's:
-    ``h`` (layers, B, H), or ``(h, c)`` for an LSTM; None starts from zeros.
+    ``h`` (layers, B, H), or ``(h, c)`` for an LSTM; None starts from zeros. ``dropout`` drops
+    each layer's outputs in training, the top layer's too (``self.dropout``), as the engine
+    does; in eval mode (``module.eval()``) nothing is dropped.
 
     ``embedding_size`` None makes the input one-hot: the embedding is the identity (V, V) and is
     not trained (``requires_grad`` False), so the first layer's ``weight_ih_l0`` is the engine's
@@ -38,8 +40,9 @@ class CharModel(nn.Module):
             self.embedding.weight.requires_grad_(False)
         self.rnn = FUSED[cell](E, H, layers, batch_first=True,
                                dropout=dropout if layers > 1 else 0.0, dtype=dtype)
+        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(H, V, dtype=dtype)
 
     def forward(self, ids: torch.Tensor, state=None):
         outputs, state = self.rnn(self.embedding(ids), state)      # (B, T, H)
-        return self.head(outputs), state                            # (B, T, V)
+        return self.head(self.dropout(outputs)), state              # (B, T, V)

@@ -82,7 +82,7 @@ def test_to_torch_gives_the_same_logits(cell, layers):
     assert np.abs(theirs - ours).max() < TOLERANCE
     # And back: the same weights, exactly.
     back = CharRNN.from_torch(module, model.vocab)
-    assert (back.cell, back.hidden_size, back.layers) == (cell, 24, layers)
+    assert (back.cell, back.hidden_size, back.layers, back.dropout) == (cell, 24, layers, 0.1)
     np.testing.assert_array_equal(back._net.flat, model._net.flat)
 
 
