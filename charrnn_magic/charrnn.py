@@ -586,3 +586,20 @@ class CharRNN:
         ``charrnn_magic.notebook.inspector``); opens the notebook layer only when called."""
         from .notebook.inspector import inspector_panel
         return inspector_panel(self, text, **options)
+
+    # ------------------------------------------------------------------ PyTorch
+    def to_torch(self):
+        """This model as a ``torch.nn.Module`` with the same weights, to train on in PyTorch
+        (on any device): ``nn.Embedding`` -> ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (``batch_first``)
+        -> ``nn.Linear``; ``module(ids)`` gives ``(logits, state)``. See
+        ``charrnn_magic.torch_bridge``. Needs PyTorch (``pip install torch``)."""
+        from .torch_bridge import to_torch
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, vocab) -> "CharRNN":
+        """A model from a PyTorch char-model (``nn.Embedding`` -> fused cell -> ``nn.Linear``,
+        or its state_dict) and its ``vocab`` (a ``Vocab``, or the characters in id order as a
+        str or list). See ``charrnn_magic.torch_bridge``. Needs PyTorch."""
+        from .torch_bridge import from_torch
+        return from_torch(cls, module, vocab)
