@@ -28,7 +28,7 @@ from .options import looks_numeric, number_in, split_line
 
 #: The option spellings of the random seed: ``--seed`` everywhere; ``-r`` and ``--random-seed``,
 #: the sampling magics' first spellings, still work.
-SEED_FLAGS = ("-r", "--seed", "--random-seed")
+SEED_FLAGS = ("--seed", "-r", "--random-seed")
 
 
 def name_argument(help_text: str = "Model (default: the last one trained or loaded)."):

@@ -61,6 +61,9 @@ class SampleMagics(MagicsBase):
 
         Characters the model never saw (in --prime or --seed-char) are named in the error,
         with close ones it knows (other case, no accent).
+
+        --seed S is the random seed, as in every magic (-r S and --random-seed S, the first
+        spellings, still work); -s is the seed character (--seed-char).
         """
         args = self._parse(self.charrnn_sample, line, "charrnn_sample")
         name, model = self._model(args.name, trained=True)
@@ -126,7 +129,8 @@ class SampleMagics(MagicsBase):
             panel = %charrnn_panel       # keep a handle: panel.temperature.value = 1.2
 
         While the model trains in the background (%charrnn_train --background) the panel
-        follows it, about once a second.
+        follows it, about once a second. The options set the controls' starting values;
+        --seed S (or -r S, --random-seed S) the random seed.
         """
         args = self._parse(self.charrnn_panel, line, "charrnn_panel")
         name, model = self._model(args.name, trained=True)
