@@ -212,6 +212,10 @@ SETTINGS = (
             doc="share held out for validation (0.1, at most 50,000 characters of a stream, a "
                 "seeded random tenth of the lines in lines mode; a text under 2,000 characters "
                 "is learned whole, 0)"),
+    Setting("holdout", TRAINING, Choice(HOLDOUTS), "end", metavar="WHERE",
+            label="Where stream mode holds its validation part out", help="{choices}.",
+            doc='where stream mode holds the validation part out: ``"start"`` (chosen: '
+                'training then reads the end of the text) or ``"end"`` (the classic\'s)'),
     Setting("lower", TRAINING, Flag(), False, in_old_files=True, configurable=False,
             help="Lower-case the text (and later primes) first.",
             doc="lower-case the text (and later primes and evaluations)"),
@@ -226,10 +230,6 @@ SETTINGS = (
                 "evaluations as they are); by default the text is normalised first (see "
                 "``charrnn_magic.text.normalize``): a leading BOM is dropped and ``\\r\\n`` and "
                 "lone ``\\r`` line ends become ``\\n``, as are later primes and evaluated texts"),
-    Setting("holdout", TRAINING, Choice(HOLDOUTS), "end", metavar="WHERE",
-            label="Where stream mode holds its validation part out", help="{choices}.",
-            doc='where stream mode holds the validation part out: ``"start"`` (chosen: '
-                'training then reads the end of the text) or ``"end"`` (the classic\'s)'),
     Setting("weight_decay", TRAINING, Number(0, "0 (no decay) or a small positive rate such "
                                                 "as 0.1"), 0.0, metavar="D",
             label="Weight decay per step, times the learning rate",
