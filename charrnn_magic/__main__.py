@@ -49,7 +49,8 @@ def make_parser() -> argparse.ArgumentParser:
                         help="train on this UTF-8 text file instead of a built-in text")
     parser.add_argument("--save", metavar="PATH",
                         help="save the trained model to PATH (.safetensors)")
-    parser.add_argument(*preset_option_spec()[0], **preset_option_spec()[1])
+    flags, keywords = preset_option_spec()
+    parser.add_argument(*flags, **keywords)
     for kind, title in GROUPS.items():
         group = parser.add_argument_group(title)
         for setting in of_kind(kind):

@@ -295,9 +295,10 @@ def test_seed_is_the_random_seed_of_every_magic_and_r_still_works(ip):
 def test_the_stop_reasons_are_worded_once():
     from charrnn_magic.progress import STOP_REASONS, stop_words
 
-    source = (PACKAGE / "train.py").read_text(encoding="utf-8")
+    engine = "".join(p.read_text(encoding="utf-8") for p in PACKAGE.glob("*.py")
+                     if p.name != "progress.py")
     for reason in STOP_REASONS:
-        assert f'"{reason}"' in source, f"{reason!r} is no stop reason of train.run"
+        assert f'"{reason}"' in engine, f"{reason!r} is no stop reason the training loop sets"
     assert stop_words("minutes") == "used its time budget" and stop_words(None) == "?"
     for path in (PACKAGE / "notebook").glob("*.py"):
         text = path.read_text(encoding="utf-8")

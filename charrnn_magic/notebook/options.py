@@ -49,15 +49,20 @@ def one_of(*choices: str):
 
 
 # -- options and %config traits made from the engine's one declaration of each setting --------
-def setting_arguments(*kinds: str):
-    """``@argument`` decorators for the options of the settings of these kinds (in the
-    declaration's order), as IPython's ``script_args`` applies its list of them."""
+def spec_arguments(specs):
+    """``@argument`` decorators for ``(flags, keywords)`` specs, in their order, as IPython's
+    ``script_args`` applies its list of them."""
     def decorate(func):
-        specs = [spec for setting in of_kind(*kinds) for spec in option_specs(setting)]
         for flags, keywords in reversed(specs):       # decorators apply from the bottom up
             func = argument(*flags, **keywords)(func)
         return func
     return decorate
+
+
+def setting_arguments(*kinds: str):
+    """The options of the settings of these kinds, in the declaration's order."""
+    return spec_arguments([spec for setting in of_kind(*kinds)
+                           for spec in option_specs(setting)])
 
 
 def setting_trait(setting: Setting):

@@ -34,7 +34,13 @@ from ..text import check_no_surrogates
 from ..train import TrainingDiverged
 from ..vocab import Vocab
 from .magic_base import MagicsBase, is_model, name_argument, warnings_as_lines
-from .options import SettingDefaults, read_text_file, setting_arguments, whole_number
+from .options import (
+    SettingDefaults,
+    read_text_file,
+    setting_arguments,
+    spec_arguments,
+    whole_number,
+)
 from .progress import make_reporter
 
 #: The stop rules, which a %config default (steps, minutes) fills when a line gives none.
@@ -80,7 +86,7 @@ class TrainMagics(MagicsBase, SettingDefaults):
     @argument("--corpus", metavar="NAME", help="Train on a built-in text (see --list-corpora).")
     @argument("--list-corpora", action="store_true", help="List the built-in texts and stop.")
     @argument_group("Model (new models only)")
-    @argument(*preset_option_spec()[0], **preset_option_spec()[1])
+    @spec_arguments([preset_option_spec()])
     @setting_arguments(ARCHITECTURE)
     @argument_group("Training")
     @argument("--resume", action="store_true",
