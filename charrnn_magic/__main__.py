@@ -2,74 +2,98 @@
 
     python -m charrnn_magic                       # half a minute on the default corpus
     python -m charrnn_magic --corpus pydoc --minutes 5 --save pydoc.safetensors
+    python -m charrnn_magic --cell lstm --hidden 256 --lr-schedule cosine --steps 2000
 
 The model and its training settings are chosen from the text and the time budget, as
-``CharRNN().fit`` and the magics choose them; ``--preset`` fixes them instead.
+``CharRNN().fit`` and the magics choose them; ``--preset`` fixes them instead, and each setting's
+option (the same as ``%%charrnn_train``'s, made from ``charrnn_magic.settings.SETTINGS``) fixes
+that one.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import PRESETS, CharRNN
+from .charrnn import CharRNN
 from .corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 from .progress import make_reporter
-from .settings import AUTO
+from .settings import (
+    ARCHITECTURE,
+    AUTO,
+    PRESETS,
+    RUN,
+    TRAINING,
+    front_end_settings,
+    of_kind,
+    option_specs,
+    preset_option_spec,
+)
 from .text import read_text
 
+#: What this command does when an option is not given, where the engine's default differs.
+#: The default corpus is small: its passes (defaults.most_passes) end the run before the time.
+DEFAULTS = {"seed": 1, "minutes": 0.5}
+STOP_RULES = ("steps", "epochs", "minutes", "target_loss")
+GROUPS = {ARCHITECTURE: "model (new models only)", TRAINING: "training settings",
+          RUN: "this run"}
 
-def main(argv=None) -> int:
+
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m charrnn_magic",
-        description="Train a character-level RNN on a built-in text, then print samples.")
+        description="Train a character-level RNN on a built-in text, then print samples. "
+                    "Settings not given are chosen from the text and the time budget.")
     parser.add_argument("--corpus", default=DEFAULT_CORPUS, choices=list(CORPORA),
                         help=f"built-in text to train on (default: {DEFAULT_CORPUS})")
     parser.add_argument("--file", metavar="PATH",
                         help="train on this UTF-8 text file instead of a built-in text")
-    parser.add_argument("--raw-text", action="store_true",
-                        help="keep the text as it is: no BOM dropped, \\r line ends kept")
-    parser.add_argument("--preset", default=AUTO, choices=list(PRESETS),
-                        help="model size and training settings (default: auto, chosen from the "
-                             "text and the time budget; classic: the classic min-char-rnn)")
-    # The default corpus is small: its passes (defaults.most_passes) end the run before this.
-    parser.add_argument("--minutes", type=float, default=0.5,
-                        help="training time (default: 0.5; with the auto preset at most 15 passes "
-                             "over the text, more for a text under 100,000 characters)")
-    parser.add_argument("--steps", type=int, help="train this many steps instead of for --minutes")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
-    parser.add_argument("--no-keep-best", dest="keep_best", action="store_false", default=None,
-                        help="end with the last weights, not those of the best validation")
-    parser.add_argument("--no-early-stop", dest="patience", action="store_const", const=0,
-                        help="train for all of --minutes/--steps even when validation stops "
-                             "improving")
     parser.add_argument("--save", metavar="PATH",
                         help="save the trained model to PATH (.safetensors)")
-    args = parser.parse_args(argv)
+    flags, keywords = preset_option_spec()
+    parser.add_argument(*flags, **keywords)
+    for kind, title in GROUPS.items():
+        group = parser.add_argument_group(title)
+        for setting in of_kind(kind):
+            for flags, keywords in option_specs(setting):
+                if setting.name in DEFAULTS and "type" in keywords:
+                    keywords["help"] += (f" Default here: {DEFAULTS[setting.name]}"
+                                         + (" when no other stop rule is given."
+                                            if setting.name in STOP_RULES else "."))
+                group.add_argument(*flags, **keywords)
+    return parser
 
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    if not any(k in given for k in STOP_RULES):
+        given["minutes"] = DEFAULTS["minutes"]
+    given.setdefault("seed", DEFAULTS["seed"])
+    preset = args.preset or AUTO
     try:
-        text = read_text(args.file, raw=args.raw_text) if args.file else load_corpus(args.corpus)
+        text = (read_text(args.file, raw=bool(args.raw_text)) if args.file
+                else load_corpus(args.corpus))
+        model = CharRNN.from_preset(preset, **front_end_settings(
+            [s.name for s in of_kind(ARCHITECTURE)], given, PRESETS[preset], {}))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     source = f"file {args.file}" if args.file else f"'{args.corpus}' corpus"
-    model = CharRNN.from_preset(args.preset)
     reporter = make_reporter(model, name="model", sample_every=None)
     # Made at the first step, once the model is chosen.
     reporter.start(lambda: f"Training a {model.cell.upper()} ({model.layers}x{model.hidden_size}"
-                           f", preset {args.preset}) on the {source} ({len(text):,} characters)")
-    rule = {"steps": args.steps} if args.steps else {"minutes": args.minutes}
-    options = {k: getattr(args, k) for k in ("keep_best", "patience")
-               if getattr(args, k) is not None}
+                           f", preset {preset}) on the {source} ({len(text):,} characters)")
+    fit_kwargs = front_end_settings([s.name for s in of_kind(TRAINING, RUN)], given,
+                                    PRESETS[preset], {})
     try:
-        history = model.fit(text, seed=args.seed, callback=reporter, raw_text=args.raw_text,
-                            **rule, **options)
+        history = model.fit(text, callback=reporter, **fit_kwargs)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     reporter.finish(history)
     for temperature in (0.5, 0.8, 1.0):
         print(f"\n--- sample at temperature {temperature} ---")
-        print(model.sample(400, temperature=temperature, seed=args.seed))
+        print(model.sample(400, temperature=temperature, seed=given["seed"]))
     if args.save:
         print(f"\nsaved to {model.save(args.save)}")
     return 0

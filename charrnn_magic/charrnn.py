@@ -42,6 +42,7 @@ from .settings import (
     check_int,
     check_stop_rules,
     resolve,
+    with_training_settings,
 )
 from .text import normalize
 from .threads import blas_threads
@@ -186,13 +187,11 @@ class CharRNN:
     __repr__ = summary
 
     # ------------------------------------------------------------------ training
+    @with_training_settings
     def fit(self, text: str, steps: int | None = None, epochs: float | None = None,
             minutes: float | None = None, target_loss: float | None = None, *,
-            mode=None, seq_length=None, batch_size=None, optimizer=None, lr=None, clip=None,
-            clip_mode=None, val_fraction=None, holdout=None, lower=None, lr_schedule=None,
-            raw_text=None, weight_decay=None,
             seed=None, keep_best=None, patience=None, full_validation=False, eval_every=None,
-            callback=None, stop_event=None) -> History:
+            callback=None, stop_event=None, **settings) -> History:
         """Train on ``text`` until a stop rule fires; calling it again continues training.
 
         Stop rules (the first to fire ends training; none given means ``steps=1000``, or, for a
@@ -204,31 +203,14 @@ class CharRNN:
         characters: ``defaults.most_passes``), unless the model comes from a named preset: more
         passes did not pay on the texts measured.
 
-        Settings (``None`` keeps the previous fit's value; on a first fit, the preset's, else the
-        one chosen from the size of the text, see ``charrnn_magic/defaults.py``):
-        ``mode`` ``"stream"`` (one long text, the default) or ``"lines"`` (each line an example);
-        ``seq_length`` (chosen: 50; in lines mode the longest line decides); ``batch_size``
-        (chosen: 32, or 1 for a text learned whole, or what a short text fills); ``optimizer``
-        ``"adam"`` (chosen, lr 0.004; 0.01 for a text learned whole), ``"adagrad"`` (the classic,
-        lr 0.1) or ``"sgd"`` (lr 0.1); ``lr``; ``clip`` (chosen: 1; 0 disables) with ``clip_mode``
-        ``"norm"`` (the whole gradient, chosen) or ``"value"`` (each element, the classic);
-        ``val_fraction`` held out for validation (0.1, at most 50,000 characters of a stream, a
-        seeded random tenth of the lines in lines mode; a text under 2,000 characters is
-        learned whole, 0), from where ``holdout`` says in
-        stream mode (``"start"``, chosen: training then reads the end of the text; ``"end"``, the
-        classic's); ``lower`` to
-        lower-case the text (and later primes and evaluations); ``lr_schedule`` ``"cosine"``
-        (chosen) to lower the learning rate along half a cosine to 2 % of ``lr`` by the end of
-        the run (steps, epochs or minutes; a run with only ``target_loss`` has no known end, and
-        keeps ``lr``), or ``"constant"``; ``weight_decay`` shrinks every weight by ``lr`` ×
-        ``weight_decay`` at each step, apart from the gradient's step (decoupled, as in AdamW;
-        chosen: 0.1, none for a text learned whole). What a fit chose by itself is in
-        ``fit_notes``: the settings on a first fit, the cap on passes on any fit given only
-        ``minutes``.
-        The text is normalised first (see ``charrnn_magic.text.normalize``): a leading BOM is
-        dropped and ``\r\n`` and lone ``\r`` line ends become ``\n``, as are later primes and
-        evaluated texts; ``raw_text=True`` keeps every character as given (the model then also
-        takes primes and evaluations as they are).
+        Settings (keyword-only; ``None`` keeps the previous fit's value; on a first fit, the
+        preset's, else the one chosen from the size of the text, see
+        ``charrnn_magic/defaults.py``):
+
+        {training_settings}
+
+        What a fit chose by itself is in ``fit_notes``: the settings on a first fit, the cap on
+        passes on any fit given only ``minutes``.
 
         ``seed`` seeds the weights and the training order when the model is first trained: the same
         seed and settings give bit-identical weights. With a validation part: ``keep_best``
@@ -257,11 +239,8 @@ class CharRNN:
             if patience is None:
                 patience = self._fit_defaults.get("patience")
             session, rules = self._prepare(
-                text, steps, epochs, minutes, target_loss, mode=mode, seq_length=seq_length,
-                batch_size=batch_size, optimizer=optimizer, lr=lr, clip=clip, clip_mode=clip_mode,
-                val_fraction=val_fraction, holdout=holdout, lower=lower, lr_schedule=lr_schedule,
-                raw_text=raw_text, weight_decay=weight_decay,
-                seed=seed, eval_every=eval_every, full_validation=full_validation)
+                text, steps, epochs, minutes, target_loss, seed=seed, eval_every=eval_every,
+                full_validation=full_validation, **settings)
             with self._lock:
                 self._timeline.thin(self.snapshots)
             with blas_threads(self.blas_threads):

@@ -44,11 +44,9 @@ import numpy as np
 
 from . import timeline
 from .cells import CELLS
-from .data import HOLDOUTS, MODES
 from .model import Network
-from .optim import CLIP_MODES, OPTIMIZERS
-from .settings import ARCH_KEYS, TRAIN_DEFAULTS
-from .train import LR_SCHEDULES
+from .optim import OPTIMIZERS
+from .settings import ARCH_KEYS, SETTINGS, TRAIN_DEFAULTS, Choice, Fraction, Number, Setting, Whole
 from .vocab import Vocab
 
 #: The version ``save_model`` writes. Version 2 added the checksum; version 1 files still load.
@@ -130,7 +128,7 @@ def load_model(cls, path):
                          f"generator's state ({_one_line(e)[:80]})") from None
     config = meta["config"]
     model = cls(**{k: config[k] for k in ARCH_KEYS})
-    # A setting absent from an older file had the value it has in TRAIN_DEFAULTS.
+    # A setting absent from an older file had its default.
     settings = {**TRAIN_DEFAULTS, **{k: v for k, v in config.items() if k not in ARCH_KEYS}}
     net = Network(model.cell, len(meta["vocab"]), model.hidden_size, model.layers,
                   model.dropout, model.dtype)
@@ -258,32 +256,13 @@ def _check_meta_text(text) -> dict:
         raise _Bad("vocab is not a sorted list of at least two distinct characters")
 
     config = _object(meta, "config")
-    settings = _config_keys(config)
-    _choice(config, "config.cell", "cell", tuple(CELLS))
-    _whole(config, "config.hidden_size", "hidden_size", 1)
-    _whole(config, "config.layers", "layers", 1, MAX_LAYERS)
-    _number(config, "config.dropout", "dropout", 0, 1, top_open=True)
-    _choice(config, "config.dtype", "dtype", tuple(_FLOAT_DTYPES))
-    _choice(config, "config.mode", "mode", tuple(MODES))
-    _whole(config, "config.seq_length", "seq_length", 1)
-    _whole(config, "config.batch_size", "batch_size", 1)
-    _choice(config, "config.optimizer", "optimizer", tuple(OPTIMIZERS))
-    _number(config, "config.lr", "lr", 0, math.inf, bottom_open=True)
-    _number(config, "config.clip", "clip", 0, math.inf)
-    _choice(config, "config.clip_mode", "clip_mode", tuple(CLIP_MODES))
-    _number(config, "config.val_fraction", "val_fraction", 0, 1, top_open=True)
-    _flag(config, "config.lower", "lower")
-    _choice(config, "config.lr_schedule", "lr_schedule", tuple(LR_SCHEDULES))
-    if "holdout" in config:                    # absent from files of before it was a setting
-        _choice(config, "config.holdout", "holdout", tuple(HOLDOUTS))
-    if "weight_decay" in config:               # likewise
-        _number(config, "config.weight_decay", "weight_decay", 0, math.inf)
-    _whole(config, "config.seed", "seed", 0)
-    for key, default in settings.items():
-        if isinstance(default, bool):
-            _flag(config, f"config.{key}", key)
-        elif not (config[key] is None or isinstance(config[key], (str, int, float))):
-            raise _Bad(f"config.{key}={config[key]!r} is not a single value")
+    saved = [s for s in SETTINGS if s.is_saved]
+    # A setting added after the first files were written may be absent: it then has its default.
+    _keys(config, "config", tuple(s.name for s in saved if s.in_old_files),
+          tuple(s.name for s in saved if not s.in_old_files))
+    for setting in saved:
+        if setting.name in config:
+            _setting(config, setting)
 
     _whole(meta, "step", "step", 0)
     optimizer = _object(meta, "optimizer")
@@ -333,14 +312,20 @@ def _check_meta_text(text) -> dict:
     return meta
 
 
-def _config_keys(config) -> dict:
-    """Check config's keys; returns the training settings beyond the ones checked here that
-    ``CharRNN`` knows (with their defaults), which may be present or not."""
-    known = ("mode", "seq_length", "batch_size", "optimizer", "lr", "clip", "clip_mode",
-             "val_fraction", "lower", "lr_schedule", "seed")
-    others = {k: v for k, v in TRAIN_DEFAULTS.items() if k not in known}
-    _keys(config, "config", (*ARCH_KEYS, *known), tuple(others))
-    return {k: v for k, v in others.items() if k in config}
+def _setting(config: dict, setting: Setting):
+    """``config[setting.name]`` passes the setting's check (in the file's own words)."""
+    where, name, check = f"config.{setting.name}", setting.name, setting.check
+    if isinstance(check, Choice):
+        _choice(config, where, name, tuple(check.choices))
+    elif isinstance(check, Whole):
+        _whole(config, where, name, check.minimum, MAX_LAYERS if name == "layers" else None)
+    elif isinstance(check, Fraction):
+        _number(config, where, name, 0, 1, top_open=True)
+    elif isinstance(check, Number):
+        low = 0 if check.minimum is None else check.minimum
+        _number(config, where, name, low, math.inf, bottom_open=check.minimum is None)
+    else:
+        _flag(config, where, name)
 
 
 def _keys(obj: dict, where: str, required: tuple, optional: tuple = ()):

@@ -42,7 +42,25 @@ import time
 from .train import clearly_above
 
 __all__ = ["make_reporter", "Reporter", "TextReporter", "QuietReporter", "format_duration",
-           "overfitting"]
+           "overfitting", "STOP_REASONS", "stop_words"]
+
+#: What ended a run (``History.stop_reason``), in the words of the summary line, the background
+#: dashboard and ``%charrnn_info``: the one place they are worded.
+STOP_REASONS = {
+    "steps": "ran all its steps",
+    "minutes": "used its time budget",
+    "target_loss": "reached the target loss",
+    "no_improvement": "stopped early: validation had stopped improving",
+    "recited": "stopped once it recited the text",
+    "interrupted": "was interrupted",
+    "stopped": "was stopped",
+    "error": "stopped by an error",
+}
+
+
+def stop_words(reason: str | None) -> str:
+    """``reason`` (a ``History.stop_reason``) in words; ``"?"`` for none."""
+    return STOP_REASONS.get(reason, reason) if reason else "?"
 
 
 def make_reporter(model, *, name: str = "model", quiet: bool = False,
@@ -245,8 +263,8 @@ class Reporter:
             return (f"{self.name}: stopped at step {run_step:,}{of} after {took}; the model keeps "
                     f"what it learned ({losses}{also})")
         reason = getattr(history, "stop_reason", "") if history is not None else ""
-        why = {"target_loss": "target loss reached", "minutes": "time budget used"}.get(
-            reason, "")
+        # The end of a run that its steps or its detail do not already say.
+        why = stop_words(reason) if reason in ("minutes", "target_loss") else ""
         detail = getattr(history, "stop_detail", "") if history is not None else ""
         why = "; ".join(w for w in (why, detail) if w)
         why = f" ({why})" if why else ""

@@ -35,7 +35,7 @@ import weakref
 
 import ipywidgets as W
 
-from ..progress import format_duration, status_parts
+from ..progress import format_duration, status_parts, stop_words
 from .plots import loss_curve_svg
 from .widget_tools import close_tree
 
@@ -235,6 +235,6 @@ class BackgroundTraining:
         if not stopped:
             self.bar.value = 1.0
         self._draw_progress()
-        detail = getattr(history, "stop_detail", "") or reason
+        detail = getattr(history, "stop_detail", "") or stop_words(reason)
         self.info.value = (("stopped" if stopped else f"done ({html.escape(detail)})") + " · "
                            + self.info.value.replace(" · stopping…", ""))

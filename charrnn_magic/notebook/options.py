@@ -1,80 +1,87 @@
-"""The magics' options: splitting a magic's line, checking option values, naming characters.
+"""The magics' options: splitting a magic's line, checking option values, naming characters,
+and the options and ``%config`` traits made from the engine's declaration of the settings.
 
-Kept apart from :mod:`charrnn_magic.notebook.magics` so that file reads as the magics themselves.
 Every function raises :class:`~IPython.core.error.UsageError` (exactly that class) for a user
 mistake, or argparse's ``ArgumentTypeError``, which the magics' parser turns into one.
 """
 from __future__ import annotations
 
+import functools
 import re
-from argparse import ArgumentTypeError as _TypeError
+import types
 
 from IPython.core.error import UsageError
+from IPython.core.magic_arguments import argument
+from traitlets import Bool, CaselessStrEnum, Float, Int
+from traitlets.config import Configurable
 
+from ..settings import (
+    SETTINGS,
+    Flag,
+    Fraction,
+    Number,
+    Setting,
+    Whole,
+    of_kind,
+    option_specs,
+    parse_choice,
+    parse_number,
+    parse_whole,
+)
 from ..text import read_text
 
 
-def option_of(key: str) -> str:
-    """The option of a setting: ``hidden_size`` -> ``--hidden``, ``clip_mode`` ->
-    ``--clip-mode``."""
-    return "--hidden" if key == "hidden_size" else "--" + key.replace("_", "-")
-
-
-# -- option value checks (argparse turns ArgumentTypeError into "argument -x: message") --------
+# -- option value checks: the engine's (settings.parse_*), which raise argparse's
+#    ArgumentTypeError; argparse turns it into "argument -x: message" ----------------------
 def whole_number(minimum: int):
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise _TypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise _TypeError(f"must be at least {minimum}, got {value}")
-        return value
-    return convert
+    return functools.partial(parse_whole, minimum=minimum)
 
 
 def number_in(minimum: float | None = None, maximum: float | None = None, *,
               above: bool = False, below: bool = False):
     """A float in a range; ``above``/``below`` make the bound exclusive."""
-    def convert(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise _TypeError(f"expected a number, got {text!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise _TypeError(f"expected a finite number, got {text!r}")
-        if minimum is not None and (value <= minimum if above else value < minimum):
-            bound = "above" if above else "at least"
-            raise _TypeError(f"must be {bound} {minimum:g}, got {value:g}")
-        if maximum is not None and (value >= maximum if below else value > maximum):
-            bound = "below" if below else "at most"
-            raise _TypeError(f"must be {bound} {maximum:g}, got {value:g}")
-        return value
-    return convert
-
-
-# -- help texts made from the engine's sets of choices (each defined once, in the engine) ------
-def listed(choices, first: str | None = None) -> str:
-    """``rnn, lstm or gru.``: the choices of an option; ``first`` says something of the first."""
-    names = list(choices)
-    if first:
-        names[0] = f"{names[0]} ({first})"
-    return (", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]) + "."
-
-
-def described(choices: dict) -> str:
-    """``stream: one long text; lines: ...``: each choice with its meaning (argparse-safe)."""
-    text = "; ".join(f"{name}: {meaning}" for name, meaning in choices.items()) + "."
-    return text.replace("%", "%%")
+    return functools.partial(parse_number, minimum=minimum, maximum=maximum, above=above,
+                             below=below)
 
 
 def one_of(*choices: str):
-    def convert(text: str) -> str:
-        value = text.strip().lower()
-        if value not in choices:
-            raise _TypeError(f"use one of {', '.join(choices)} (got {text!r})")
-        return value
-    return convert
+    return functools.partial(parse_choice, choices=choices)
+
+
+# -- options and %config traits made from the engine's one declaration of each setting --------
+def spec_arguments(specs):
+    """``@argument`` decorators for ``(flags, keywords)`` specs, in their order, as IPython's
+    ``script_args`` applies its list of them."""
+    def decorate(func):
+        for flags, keywords in reversed(specs):       # decorators apply from the bottom up
+            func = argument(*flags, **keywords)(func)
+        return func
+    return decorate
+
+
+def setting_arguments(*kinds: str):
+    """The options of the settings of these kinds, in the declaration's order."""
+    return spec_arguments([spec for setting in of_kind(*kinds)
+                           for spec in option_specs(setting)])
+
+
+def setting_trait(setting: Setting):
+    """The ``%config`` trait of a setting; None (its default) leaves it to the preset."""
+    choices = getattr(setting.check, "choices", None)
+    help_text = (f"{setting.label} ({setting.option_name}); None: from the preset, else the "
+                 "engine's default.")
+    if choices is not None:
+        trait = CaselessStrEnum(list(choices), None, allow_none=True, help=help_text)
+    else:
+        kind = {Whole: Int, Number: Float, Fraction: Float, Flag: Bool}[type(setting.check)]
+        trait = kind(None, allow_none=True, help=help_text)
+    return trait.tag(config=True)
+
+
+#: A trait for each configurable setting (``%config CharRNNMagics.hidden_size = 256``).
+SettingDefaults = types.new_class(
+    "SettingDefaults", (Configurable,),
+    exec_body=lambda ns: ns.update({s.name: setting_trait(s) for s in SETTINGS if s.configurable}))
 
 
 #: Readable names for characters that are awkward to type in a magic's line.
