@@ -8,7 +8,7 @@
 # Any failing, skipped or missing test fails the script. The screenshots stay in the printed
 # folder; the virtual environment is removed.
 #
-#   bash .ci/widgets7.sh        # about two minutes; needs python3 -m venv and chromium
+#   bash .ci/widgets7.sh        # about four minutes; needs python3 -m venv and chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -32,6 +32,7 @@ step "a virtual environment with ipywidgets 7.8 and Notebook 6.5"
 "$venv/bin/pip" install --quiet "$REPO" "ipywidgets==7.8.*" "notebook==6.5.*" \
     "widgetsnbextension==3.6.*" pytest hypothesis nbclient nbformat playwright \
     || fail "pip install"
+echo "widgets7: installed in ${SECONDS} s"
 
 step "the versions under test"
 PYTHONPATH=$REPO "$venv/bin/python" - <<'EOF' || fail "not the ipywidgets-7 stack"
@@ -65,3 +66,4 @@ assert counts["tests"] > 0 and counts["failures"] == counts["errors"] == counts[
 EOF
 [ "$status" -eq 0 ] || fail "pytest exited with $status"
 echo "widgets7: screenshots in $(find "$work/pytest" -name panel.png -printf '%h\n')"
+echo "widgets7: passed in ${SECONDS} s"
