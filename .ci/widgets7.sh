@@ -23,13 +23,15 @@ TESTS=(tests/test_panel.py tests/test_panel_timeline.py tests/test_inspector.py
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/charrnn-widgets7.XXXXXX")
 venv=$work/venv
-trap 'rm -rf "$venv"' EXIT
+trap 'rm -rf "$venv" "$work/src"' EXIT
 
 step "a virtual environment with ipywidgets 7.8 and Notebook 6.5"
 "$PYTHON" -m venv "$venv" || fail "python -m venv"
-# The checkout itself (not editable: nothing is written into it); its tests import it from
-# here through PYTHONPATH, the installed copy proves that its dependencies allow ipywidgets 7.
-"$venv/bin/pip" install --quiet "$REPO" "ipywidgets==7.8.*" "notebook==6.5.*" \
+# The package, built from a copy (a build writes into the folder it builds): installing it proves
+# that its dependencies allow ipywidgets 7. The tests import this checkout (PYTHONPATH).
+mkdir "$work/src"
+cp -r pyproject.toml README.md charrnn_magic "$work/src/"
+"$venv/bin/pip" install --quiet "$work/src" "ipywidgets==7.8.*" "notebook==6.5.*" \
     "widgetsnbextension==3.6.*" pytest hypothesis nbclient nbformat playwright \
     || fail "pip install"
 echo "widgets7: installed in ${SECONDS} s"
