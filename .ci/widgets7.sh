@@ -8,7 +8,7 @@
 # Any failing, skipped or missing test fails the script. The screenshots stay in the printed
 # folder; the virtual environment is removed.
 #
-#   bash .ci/widgets7.sh        # about four minutes; needs python3 -m venv and chromium
+#   bash .ci/widgets7.sh        # three to four minutes here; needs python -m venv and chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
