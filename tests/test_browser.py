@@ -60,6 +60,17 @@ run"""
 
 
 @dataclass(frozen=True)
+class Dom:
+    """Where a front end's page puts what the test looks for (CSS selectors and a class)."""
+    notebook: str = ".jp-Notebook"                #: the notebook
+    cell: str = ".jp-Notebook .jp-Cell"           #: every cell, in order
+    code_cell: str = "jp-CodeCell"                #: the class a code cell has
+    prompt: str = ".jp-InputPrompt"               #: a cell's input prompt, ``[3]:`` once run
+    editor: str = ".jp-InputArea-editor"          #: a cell's editor
+    slider_handle: str = ".noUi-handle"           #: a slider's handle (ipywidgets 8)
+
+
+@dataclass(frozen=True)
 class FrontEnd:
     name: str           #: shown in test ids and messages
     command: str        #: ``jupyter COMMAND`` starts it
@@ -71,6 +82,7 @@ class FrontEnd:
     #: the notebook's own command-mode shortcut (move to the next heading) instead; its sliders
     #: are checked with the mouse only.
     keyboard_sliders: bool
+    dom: Dom = Dom()    #: JupyterLab's, which Notebook 7 shares
 
 
 FRONT_ENDS = {
@@ -169,14 +181,18 @@ class JupyterServer:
         )
         self.log_path = root.parent / f"jupyter-{front.command}.log"
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", front.command, "--no-browser",
-             f"--port={self.port}", "--ServerApp.token=", "--ServerApp.password=",
-             "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0", "--allow-root",
-             f"--ServerApp.root_dir={root}",
-             f"--LabServerApp.workspaces_dir={home / 'workspaces'}"],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=root,
-            start_new_session=True)
+        self.proc = subprocess.Popen(self.command(home), stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=env, cwd=root,
+                                     start_new_session=True)
+
+    def command(self, home: Path) -> list[str]:
+        """The server's command line: no token or password, localhost only, this port or none,
+        ``root`` as its folder, ``home`` for its workspaces."""
+        return [sys.executable, "-m", "jupyter", self.front.command, "--no-browser",
+                f"--port={self.port}", "--allow-root", "--ServerApp.token=",
+                "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
+                f"--ServerApp.root_dir={self.root}",
+                f"--LabServerApp.workspaces_dir={home / 'workspaces'}"]
 
     def page_url(self, name: str) -> str:
         return self.url + self.front.path.format(name=name)
@@ -242,15 +258,22 @@ class JupyterServer:
 
 
 #: True once every code cell before number ``n`` shows an execution count (``[3]:``): queued
-#: and running cells show ``[*]:``, cells never run ``[ ]:``. Both front ends draw these prompts.
-CELLS_DONE = """n => {
-    const cells = Array.from(document.querySelectorAll('.jp-Notebook .jp-Cell')).slice(0, n);
-    const code = cells.filter(c => c.classList.contains('jp-CodeCell'));
+#: and running cells show ``[*]:``, cells never run ``[ ]:``. Every front end draws these
+#: prompts; the argument is ``[n, cell, code_cell, prompt]`` from its :class:`Dom`.
+CELLS_DONE = """([n, cell, codeCell, prompt]) => {
+    const cells = Array.from(document.querySelectorAll(cell)).slice(0, n);
+    const code = cells.filter(c => c.classList.contains(codeCell));
     return code.length > 0 && code.every(c => {
-        const p = c.querySelector('.jp-InputPrompt');
+        const p = c.querySelector(prompt);
         return p && /\\[\\d+\\]/.test(p.textContent);
     });
 }"""
+
+
+def wait_cells_done(page, dom: Dom, n: int, timeout: float) -> None:
+    """Wait (``timeout`` in ms) until the first ``n`` cells of the page have all run."""
+    page.wait_for_function(CELLS_DONE, arg=[n, dom.cell, dom.code_cell, dom.prompt],
+                           timeout=timeout)
 
 
 def _drag(page, handle, dx: float, steps: int = 5) -> None:
@@ -273,6 +296,8 @@ def panel_flow(server: JupyterServer, pictures: Path, log=print) -> dict[str, Pa
     """
     sync_playwright = requirements(server.front)
     from playwright.sync_api import expect
+
+    dom = server.front.dom
 
     background = prepare_notebook(server.root / NOTEBOOK)
     pictures.mkdir(parents=True, exist_ok=True)
@@ -297,12 +322,12 @@ def panel_flow(server: JupyterServer, pictures: Path, log=print) -> dict[str, Pa
             page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
             page.set_default_timeout(60_000)
             page.goto(server.page_url(NOTEBOOK))
-            page.wait_for_selector(".jp-Notebook")
+            page.wait_for_selector(dom.notebook)
             server.wait_kernel_idle(NOTEBOOK)             # the kernel has started
 
             # Run the quickstart top to bottom (select the first cell, then Shift+Enter on each
             # cell in command mode); the appended background cell comes later.
-            cells = page.locator(".jp-Notebook .jp-Cell")
+            cells = page.locator(dom.cell)
             expect(cells).to_have_count(background + 1)   # the cells are added in batches
             cells.nth(0).click()
             page.keyboard.press("Escape")
@@ -313,7 +338,7 @@ def panel_flow(server: JupyterServer, pictures: Path, log=print) -> dict[str, Pa
             sample = panel.locator(".widget-textarea textarea").first
             try:
                 expect(sample).not_to_have_value("", timeout=90_000)
-                page.wait_for_function(CELLS_DONE, arg=background, timeout=90_000)
+                wait_cells_done(page, dom, background, timeout=90_000)
             except AssertionError as exc:
                 raise AssertionError(context("the panel showed no sample")) from exc
             log(f"{server.front.name}: the quickstart ran; the panel shows a sample")
@@ -322,7 +347,7 @@ def panel_flow(server: JupyterServer, pictures: Path, log=print) -> dict[str, Pa
                 return panel.locator(".widget-slider", has_text=name).first
 
             def handle(name: str):
-                return slider(name).locator(".noUi-handle").first
+                return slider(name).locator(dom.slider_handle).first
 
             def readout(name: str):
                 return slider(name).locator(".widget-readout").first
@@ -396,7 +421,7 @@ def panel_flow(server: JupyterServer, pictures: Path, log=print) -> dict[str, Pa
             # and the panel follows the training by itself (the probabilities in the heat-map
             # change as the weights do).
             before = heat.inner_html()
-            cells.nth(background).locator(".jp-InputArea-editor").click()
+            cells.nth(background).locator(dom.editor).click()
             page.keyboard.press("Control+Enter")
             dashboard = page.locator(".charrnn-training").first
             try:

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.test_browser import (
-    CELLS_DONE,
     CHROMIUM,
     CHROMIUM_ARGS,
     REPO,
     _required,
     serving,
+    wait_cells_done,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -88,7 +88,7 @@ def test_inspector_unit_slider_and_predictions_in_jupyterlab(lab, tmp_path):
             for _ in range(n_cells):
                 page.keyboard.press("Shift+Enter")
             views = page.locator(".charrnn-inside")
-            page.wait_for_function(CELLS_DONE, arg=n_cells, timeout=240_000)
+            wait_cells_done(page, lab.front.dom, n_cells, timeout=240_000)
             expect(views).to_have_count(6)                     # six inspector panels
             lab.wait_kernel_idle("inside.ipynb")
 

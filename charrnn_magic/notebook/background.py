@@ -37,6 +37,7 @@ import ipywidgets as W
 
 from ..progress import format_duration, status_parts, stop_words
 from .plots import loss_curve_svg
+from .widget_compat import widget_bundle
 from .widget_tools import close_tree
 
 __all__ = ["BackgroundTraining", "train_in_background", "watch_training"]
@@ -151,7 +152,7 @@ class BackgroundTraining:
         return self.history
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return widget_bundle(self.widget, **kwargs)
 
     def __repr__(self) -> str:
         state = "running" if self.running else ("failed" if self.error else "finished")

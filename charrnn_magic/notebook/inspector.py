@@ -42,6 +42,7 @@ import numpy as np
 from ..ngram import NGram
 from ..trace import GATES
 from ..units import find_units, gate_saturation
+from .widget_compat import widget_bundle
 
 __all__ = ["InspectorPanel", "inspector_panel", "activation_colours", "saturation_svg"]
 
@@ -246,7 +247,7 @@ class InspectorPanel:
         close_tree(self.widget)
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return widget_bundle(self.widget, **kwargs)
 
     def __repr__(self) -> str:
         return f"<InspectorPanel for {self.model.summary()}: {len(self.trace):,} characters>"

@@ -68,6 +68,7 @@ import weakref
 import ipywidgets as W
 
 from .background import BackgroundTraining, train_in_background, watch_training
+from .widget_compat import tooltip, widget_bundle
 from .widget_tools import close_tree, in_kernel
 
 __all__ = ["SamplerPanel", "sampler_panel", "train_in_background", "BackgroundTraining",
@@ -165,7 +166,8 @@ class SamplerPanel:
         self.step = W.SelectionSlider(
             options=[("now", NOW)], value=NOW, description="training step",
             continuous_update=True, style=wide, layout=W.Layout(width="100%"),
-            tooltip="sample from the model as it was at this step of its training")
+            **tooltip(W.SelectionSlider,
+                      "sample from the model as it was at this step of its training"))
         self._steps_quiet = False
         self._at: tuple[int, object] | None = None        # (step, model of that snapshot)
         self._update_steps()
@@ -231,7 +233,7 @@ class SamplerPanel:
         close_tree(self.widget)
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return widget_bundle(self.widget, **kwargs)
 
     def __repr__(self) -> str:
         return f"<SamplerPanel for {self.model.summary()}>"
