@@ -46,9 +46,8 @@ from . import timeline
 from .cells import CELLS
 from .data import HOLDOUTS, MODES
 from .model import Network
-from .optim import CLIP_MODES, OPTIMIZERS
+from .optim import CLIP_MODES, LR_SCHEDULES, OPTIMIZERS
 from .settings import ARCH_KEYS, TRAIN_DEFAULTS
-from .train import LR_SCHEDULES
 from .vocab import Vocab
 
 #: The version ``save_model`` writes. Version 2 added the checksum; version 1 files still load.

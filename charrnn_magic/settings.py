@@ -2,7 +2,7 @@
 presets, and the checks every setting passes before a model changes.
 
 Each set of choices is defined once, next to what implements it (``cells.CELLS``, ``data.MODES``,
-``model.DTYPES``, ``optim.OPTIMIZERS``, ``optim.CLIP_MODES``, ``train.LR_SCHEDULES``); the checks
+``model.DTYPES``, ``optim.OPTIMIZERS``, ``optim.CLIP_MODES``, ``optim.LR_SCHEDULES``); the checks
 here and the notebook's options are made from those, so adding a cell or an optimiser is one edit.
 """
 from __future__ import annotations
@@ -14,8 +14,7 @@ import numpy as np
 from .cells import CELLS
 from .data import HOLDOUTS, MODES
 from .model import DTYPES
-from .optim import CLIP_MODES, DEFAULT_LR, OPTIMIZERS
-from .train import LR_SCHEDULES
+from .optim import CLIP_MODES, DEFAULT_LR, LR_SCHEDULES, OPTIMIZERS
 
 #: Constructor settings: the architecture, fixed once a model exists.
 ARCH_KEYS = ("cell", "hidden_size", "layers", "dropout", "dtype")

@@ -30,12 +30,8 @@ from .data import (
     split_stream,
     validation_lines,
 )
-from .optim import clip_, whole_range
-
-#: The learning-rate schedules, each with what it means (see ``cosine_factor``).
-LR_SCHEDULES = {"constant": "keep the rate (the default)",
-                "cosine": "lower the rate along half a cosine to 2% of lr by the end of the run"}
-
+from .optim import clip_, schedule_factor, whole_range
+from .sampling import recites
 
 #: Most held-out characters one validation evaluates (``fit(full_validation=True)``: all).
 VALIDATION_CHARS = 100_000
@@ -450,8 +446,6 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     each batch is computed as two halves in parallel (``HalvesInParallel``).
     If ``callback`` has a ``validating()`` method, it is called before each validation.
     """
-    from .sampling import recites  # here: sampling reads settings, which read this module
-
     net, opt, history, lock = session.net, session.optimizer, session.history, session.lock
     settings = session.settings
     clip, clip_mode, lr_schedule = settings["clip"], settings["clip_mode"], settings["lr_schedule"]
@@ -552,9 +546,9 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
                 if not math.isfinite(float(net.grad.sum())):
                     raise _diverged(session, "the gradients became infinite or NaN")
                 clip_(net.grad, clip, clip_mode)
-                if lr_schedule == "cosine" and (run_steps or budget):
-                    opt.lr = base_lr * cosine_factor(
-                        _done_fraction(run_step, run_steps, elapsed, budget))
+                factor = schedule_factor(lr_schedule, run_step, run_steps, elapsed, budget)
+                if factor is not None:
+                    opt.lr = base_lr * factor
                 with lock:
                     opt.step(net.flat, net.grad, parallel.split if parallel else whole_range)
                 session.advance(new_state)
@@ -638,26 +632,6 @@ def _eval_every(session, run_steps: int) -> int:
     trained = run_steps * session.batches.batch_size * session.batches.seq_length
     most = VALIDATION_TIME_SHARE * trained / (session.validation.chars * VALIDATION_COST)
     return max(every, math.ceil(run_steps / max(1.0, most)))
-
-
-def cosine_factor(fraction: float, floor: float = 0.02) -> float:
-    """Learning-rate factor that falls from 1 to ``floor`` along half a cosine as the run goes."""
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
-
-
-#: A run with both a length in steps and a time budget follows its steps, unless the clock runs
-#: this share of the budget ahead of them: the clock's lead over the first steps (starting a
-#: worker process) changed the learning rates in their 7th digit, so a pass-capped 10-minute
-#: run and the same run given ``epochs`` ended 0.01 nats/char apart.
-CLOCK_SLACK = 0.02
-
-
-def _done_fraction(run_step, run_steps, elapsed, budget) -> float:
-    """Share of the run done before this step, by steps or by time, whichever is further (time
-    with ``CLOCK_SLACK`` when there are steps too)."""
-    by_steps = run_step / run_steps if run_steps else 0.0
-    by_time = elapsed / budget if budget else 0.0
-    return max(by_steps, by_time - CLOCK_SLACK if run_steps else by_time)
 
 
 def _diverged(session, what: str) -> TrainingDiverged:

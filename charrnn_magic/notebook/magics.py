@@ -41,11 +41,11 @@ from ..charrnn import CharRNN
 from ..corpora import CORPORA, DEFAULT_CORPUS, load_corpus
 from ..data import HOLDOUTS, MODES, LongLinesCut
 from ..model import DTYPES
-from ..optim import CLIP_MODES, OPTIMIZERS
+from ..optim import CLIP_MODES, LR_SCHEDULES, OPTIMIZERS
 from ..settings import ARCH_KEYS, AUTO, PRESETS
 from ..text import check_no_surrogates, normalize
 from ..trace import MAX_CHARS as MAX_TRACE_CHARS
-from ..train import LR_SCHEDULES, TrainingDiverged
+from ..train import TrainingDiverged
 from ..vocab import Vocab, describe_chars, describe_missing
 from .display import Sample, SampleList, mark_printed
 from .options import (
