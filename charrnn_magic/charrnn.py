@@ -30,9 +30,11 @@ from .defaults import (
     learn_whole_note,
     most_passes,
 )
+from .evaluation import VALIDATION_CHARS, mean_loss
 from .model import Network
 from .optim import OPTIMIZERS
 from .sampling import LINE_END, generate
+from .session import TrainingSession
 from .settings import (
     ARCH_KEYS,
     AUTO,
@@ -43,19 +45,12 @@ from .settings import (
     check_stop_rules,
     resolve,
 )
+from .stopping import StopRules
 from .text import normalize
 from .threads import blas_threads
-from .train import (
-    VALIDATION_CHARS,
-    History,
-    StopRules,
-    TrainingSession,
-    Workers,
-    mean_loss,
-    run,
-    where_training_runs,
-)
+from .train import History, run
 from .vocab import Vocab
+from .workers import Workers, where_training_runs
 
 __all__ = ["CharRNN", "PRESETS", "ARCH_KEYS", "LINE_END"]
 

@@ -18,8 +18,10 @@ from charrnn_magic.defaults import (
     default_steps,
     most_passes,
 )
+from charrnn_magic.evaluation import ValidationSample
 from charrnn_magic.progress import overfitting
-from charrnn_magic.train import Progress, ValidationSample, automatic_stop
+from charrnn_magic.stopping import automatic_stop
+from charrnn_magic.train import Progress
 from tests import datasets
 
 # An original poem of about 100 characters.
@@ -269,8 +271,9 @@ def test_over_fitting_is_said_in_the_status_and_the_summary():
 
 
 def test_validation_is_spaced_out_when_it_would_cost_more_than_a_tenth_of_the_run():
+    from charrnn_magic.session import TrainingSession
     from charrnn_magic.settings import TRAIN_DEFAULTS, resolve
-    from charrnn_magic.train import TrainingSession, _eval_every
+    from charrnn_magic.train import _eval_every
     from charrnn_magic.vocab import Vocab
 
     text = datasets.read("tinyshakespeare.txt")[:1_000_000]
@@ -319,7 +322,7 @@ def test_validation_evaluates_a_bounded_fixed_sample_and_can_be_cut_short():
 
 
 def test_fit_validates_on_the_sample_unless_asked_for_all(monkeypatch):
-    import charrnn_magic.train as train
+    import charrnn_magic.evaluation as train
 
     monkeypatch.setattr(train, "VALIDATION_CHARS", 1_000)
     text = datasets.read("tinyshakespeare.txt")[:30_000]

@@ -367,7 +367,7 @@ def test_evaluating_a_big_stream_text_gathers_one_window_at_a_time(stream_model)
 
 
 def test_stream_validation_reads_a_bounded_part_of_a_big_text():
-    from charrnn_magic.train import VALIDATION_CHARS
+    from charrnn_magic.evaluation import VALIDATION_CHARS
 
     model = CharRNN(cell="rnn", hidden_size=4, layers=1)
     text = (NAMES.replace("\n", " ") * 4_000)[:1_500_000]
@@ -388,7 +388,7 @@ def test_ascii_chunks_still_name_unknown_characters():
 
 
 def test_lines_validation_is_cut_and_bounded_like_training():
-    from charrnn_magic.train import VALIDATION_CHARS
+    from charrnn_magic.evaluation import VALIDATION_CHARS
 
     model = CharRNN(cell="rnn", hidden_size=4, layers=1)
     lines = ["ab" * 100_000] + ["anna", "bob"] * 40_000
