@@ -17,10 +17,15 @@ Whatever is given explicitly (to the constructor, to ``fit``, or by a preset) wi
 """
 from __future__ import annotations
 
-from .data import held_out_count
+from .data import held_out_count, line_spans
+from .settings import ARCH_KEYS, AUTO, TRAIN_DEFAULTS
 
-__all__ = ["choose", "fit_to_text", "most_passes", "describe_choice", "size_of",
-           "LEARN_WHOLE_BELOW", "MOST_PASSES", "VAL_MOST_CHARS", "RULE"]
+__all__ = ["choose", "first_fit_choice", "settle_first_fit", "fit_to_text", "most_passes",
+           "describe_choice", "size_of", "LEARN_WHOLE_BELOW", "MOST_PASSES", "VAL_MOST_CHARS",
+           "RULE"]
+
+#: The architecture a first fit may choose from the text (the dtype is always the user's).
+CHOSEN_KEYS = ARCH_KEYS[:-1]
 
 #: Below this many characters a text is learned whole (no validation split): the model can then
 #: recite it. (A 100-character poem held out its last 10 characters and never learned its end.)
@@ -205,3 +210,48 @@ def fit_to_text(n_chars: int, n_lines: int, settings: dict, explicit: set) -> st
     if changes:
         return f"(the text is short: {' and '.join(changes)})"
     return None
+
+
+def first_fit_choice(arch_given: dict, fit_defaults: dict, preset: str, n_chars: int,
+                     given: dict, minutes):
+    """(architecture, first-fit defaults of the training settings, (whether the architecture
+    was chosen, whether training settings were)) for a model made from ``preset`` with
+    ``arch_given`` (``CHOSEN_KEYS``, None where left out) and the preset's ``fit_defaults``:
+    what is not given (to the constructor, to ``fit`` or by the preset) is chosen from the text
+    of ``n_chars`` characters."""
+    preset_settings = {k: v for k, v in fit_defaults.items() if k in TRAIN_DEFAULTS}
+    mode = given["mode"] or preset_settings.get("mode") or TRAIN_DEFAULTS["mode"]
+    chosen = choose(n_chars, minutes, mode)
+    arch = {k: chosen[k] if arch_given[k] is None else arch_given[k] for k in CHOSEN_KEYS}
+    chose_arch = any(arch_given[k] is None for k in CHOSEN_KEYS)
+    if preset != AUTO:
+        # A named preset keeps its meaning: what it leaves out is the engine's classic value,
+        # except that a short text is still learned whole.
+        base = {**TRAIN_DEFAULTS, "val_fraction": chosen["val_fraction"], **preset_settings}
+        return arch, base, (chose_arch, False)
+    rule = {k: v for k, v in chosen.items() if k in TRAIN_DEFAULTS}
+    base = {**TRAIN_DEFAULTS, **rule, **preset_settings}     # from_preset("auto", lr=...) too
+    keys = ("optimizer", "lr_schedule", "batch_size", "seq_length", "clip", "clip_mode",
+            "weight_decay")
+    chose_settings = any(given[k] is None and k not in preset_settings for k in keys)
+    return arch, base, (chose_arch, chose_settings)
+
+
+def settle_first_fit(ids, vocab, settings: dict, given: dict, fit_defaults: dict, arch: dict,
+                     chose: tuple, minutes) -> tuple[list, bool]:
+    """After a first fit's text is encoded (``ids``): whether it is learned whole, and the batch
+    size or window shrunk to what it can fill (in ``settings``). Returns the notes that say
+    what was chosen and why (None where there is nothing to say) and whether the text is
+    learned whole."""
+    notes, whole = [], False
+    if (given["val_fraction"] is None and "val_fraction" not in fit_defaults
+            and len(ids) < LEARN_WHOLE_BELOW):
+        notes.append(learn_whole_note(len(ids)))
+        whole = settings["val_fraction"] == 0
+    n_lines = 0
+    if settings["mode"] == "lines" and "\n" in vocab:
+        n_lines = len(line_spans(ids, vocab.chars.index("\n"))[0])
+    explicit = {k for k, v in given.items() if v is not None}
+    notes.append(fit_to_text(len(ids), n_lines, settings, explicit))
+    notes.insert(0, describe_choice(arch, settings, len(ids), *chose, minutes))
+    return notes, whole

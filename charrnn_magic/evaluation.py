@@ -9,7 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import LineBatches
+from .data import LineBatches, evaluation_text
+from .text import normalize
+from .threads import blas_threads
+
+
+def evaluate(model, text: str) -> float:
+    """``CharRNN.evaluate``: the ``mean_loss`` of ``text`` under a trained ``model``, the text
+    taken as the model took its training text (normalised unless ``raw_text``, lower-cased for
+    ``lower``)."""
+    if not model.is_trained:
+        raise ValueError("the model is not trained yet: call fit(text) first")
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, not {type(text).__name__}")
+    settings = model._settings
+    text = text if settings.get("raw_text") else normalize(text)
+    if settings.get("lower"):
+        text = text.lower()
+    ids, newline, spans = evaluation_text(text, model.vocab, model.mode)
+    with model._lock, blas_threads(model.blas_threads):
+        return float(mean_loss(model._net, ids, model.mode, newline, spans))
+
 
 #: Most held-out characters one validation evaluates (``fit(full_validation=True)``: all).
 VALIDATION_CHARS = 100_000

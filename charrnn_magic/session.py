@@ -1,5 +1,7 @@
-"""One fit call's data and read position (``TrainingSession``): the text cut into batches and a
-validation part, and where in it training reads next."""
+"""One fit call, from the text to the parts training changes: ``prepare_fit`` checks everything,
+then normalises and encodes the text, settles the settings (the defaults rule on a first fit),
+cuts the data (``TrainingSession``: batches, a validation part, and where training reads next),
+and builds the network and the optimiser; ``train.run`` then trains it."""
 from __future__ import annotations
 
 import hashlib
@@ -9,12 +11,19 @@ import numpy as np
 from .data import (
     LineBatches,
     StreamBatches,
+    encode_text,
     line_spans,
     split_lines,
     split_stream,
     validation_lines,
 )
+from .defaults import CHOSEN_KEYS, default_steps, first_fit_choice, most_passes, settle_first_fit
 from .evaluation import VALIDATION_CHARS, ValidationSample
+from .model import Network
+from .optim import OPTIMIZERS
+from .settings import AUTO, check_architecture, check_int, check_stop_rules, resolve
+from .stopping import StopRules
+from .text import normalize
 
 
 class TrainingSession:
@@ -109,3 +118,75 @@ class TrainingSession:
         if self.validation is None:
             return None
         return float(self.validation.loss(self.net, stop))
+
+
+def prepare_fit(model, text, steps, epochs, minutes, target_loss, *, eval_every, seed,
+                full_validation, **given):
+    """Check everything, then set up ``model``'s vocabulary, weights and data for a fit on
+    ``text`` (``fit``'s arguments; ``given``: its training settings, None where not given);
+    nothing changes on error. Returns the attached ``TrainingSession`` and the ``StopRules``."""
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, not {type(text).__name__}")
+    check_stop_rules(steps, epochs, minutes, target_loss)
+    check_int("eval_every", eval_every, 1, optional=True)
+    check_int("seed", seed, 0, optional=True)
+    first, notes, whole = model._net is None, [], False
+    arch = {k: getattr(model, k) for k in CHOSEN_KEYS}
+    if first:
+        arch, previous, chose = first_fit_choice(arch, model._fit_defaults, model._preset,
+                                                 len(text), given, minutes)
+        check_architecture(*arch.values(), model.dtype)
+    else:
+        previous = model._settings
+    settings = resolve(given, previous)
+    mode = settings["mode"]
+    if model._settings.get("mode") not in (None, mode):
+        raise ValueError(f"this model was trained in {model._settings['mode']} mode; it "
+                         f"cannot continue in {mode} mode: train a new model for that")
+    text = text if settings["raw_text"] else normalize(text)
+    vocab, ids = encode_text(text.lower() if settings["lower"] else text, model.vocab, mode)
+    if first:
+        notes, whole = settle_first_fit(ids, vocab, settings, given, model._fit_defaults, arch,
+                                        chose, minutes)
+    # The seed is settled first: it also picks the validation lines, which must stay the
+    # same when training continues. A continued fit carries on with the model's own seed.
+    if first:
+        drawn = seed is None
+        settings["seed"] = int(np.random.SeedSequence().entropy % 2**63) if drawn else seed
+    else:
+        settings["seed"] = model._settings["seed"]
+    session = TrainingSession(vocab, ids, settings,
+                              None if full_validation else VALIDATION_CHARS)
+    per_epoch = session.batches.batches_per_epoch
+    cap = (most_passes(len(ids), minutes, steps, epochs, settings["val_fraction"])
+           if model._preset == AUTO else None)
+    # A stream learned whole and given no stop rule trains until it recites the text.
+    recite = whole and mode == "stream"
+    rules = StopRules.of_fit(steps, cap or epochs, minutes, target_loss, per_epoch,
+                             default_steps(per_epoch, whole, recite), recite)
+    if cap:
+        rules.steps_detail = f"{cap} passes over the text (the most a time budget trains)"
+        notes.append(f"(at most {cap} passes over the text, whatever the budget: more did not "
+                     "pay on the texts measured; give epochs or steps to train longer)")
+
+    # Everything is valid: from here on the model changes.
+    model.fit_notes = [n for n in notes if n]
+    if first:
+        model.cell, model.hidden_size, model.layers, model.dropout = arch.values()
+        model._rng = np.random.default_rng(settings["seed"])
+        model.vocab = vocab
+        model._net = Network(model.cell, len(vocab), model.hidden_size, model.layers,
+                             model.dropout, model.dtype)
+        model._net.init_weights(model._rng)
+    opt = model._optimizer
+    if opt is None or opt.name != settings["optimizer"]:
+        make = OPTIMIZERS[settings["optimizer"]]
+        model._optimizer = make(model._net.size, model._net.dtype, settings["lr"])
+    model._optimizer.lr = settings["lr"]
+    model._optimizer.weight_decay = settings["weight_decay"]
+    model._settings = settings
+    model.training_text = text.lower() if settings["lower"] else text
+    model._position = session.attach(net=model._net, optimizer=model._optimizer, rng=model._rng,
+                                     lock=model._lock, history=model.history, step=model.step,
+                                     position=model._position, on_step=model._count_step)
+    return session, rules

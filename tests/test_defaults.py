@@ -334,7 +334,7 @@ def test_fit_validates_on_the_sample_unless_asked_for_all(monkeypatch):
         seen.append(self.chars)
 
     monkeypatch.setattr(train.ValidationSample, "__init__", recording)
-    import charrnn_magic.charrnn as facade
+    import charrnn_magic.session as facade
     monkeypatch.setattr(facade, "VALIDATION_CHARS", 1_000)
     CharRNN(cell="gru", hidden_size=8, layers=1).fit(text, steps=2, seed=1)
     CharRNN(cell="gru", hidden_size=8, layers=1).fit(text, steps=2, seed=1, full_validation=True)

@@ -687,7 +687,7 @@ def test_the_training_loop_runs_on_what_it_is_handed_without_a_model():
 
 
 def test_continued_lines_training_keeps_its_validation_lines(monkeypatch):
-    import charrnn_magic.charrnn as engine
+    import charrnn_magic.session as engine
 
     seen = []
 
@@ -808,3 +808,22 @@ def test_a_model_and_its_worker_child_process_are_freed_with_the_last_reference(
     gc.collect()
     assert gone() is None
     assert child.wait(timeout=10) == 0                  # the child ends: its socket closed
+
+
+def test_the_sampling_methods_take_the_one_definition_of_their_arguments():
+    """``sample``, ``sample_with_probs`` and ``sample_stream`` take ``SampleRequest``'s fields
+    with its defaults (``sample_stream`` makes one sample: no ``count``), so that an option
+    added there and not to a method, or a default changed in one, fails here."""
+    import dataclasses
+    import inspect
+
+    from charrnn_magic.sampling import SampleRequest
+
+    fields = {f.name: f.default for f in dataclasses.fields(SampleRequest)}
+    for method in (CharRNN.sample, CharRNN.sample_with_probs, CharRNN.sample_stream):
+        params = {name: p.default for name, p in inspect.signature(method).parameters.items()
+                  if name != "self"}
+        expected = dict(fields)
+        if method is CharRNN.sample_stream:
+            del expected["count"]
+        assert params == expected, method.__name__
