@@ -326,7 +326,13 @@ class CharRNN:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, text: str) -> float:
-        """Mean loss of ``text`` under the model, in nats per character (lower is better)."""
+        """Mean loss of ``text`` under the model, in nats per character (lower is better): the
+        measure of the validation losses in ``history``, so the two compare directly. A text of
+        more than 2,000 characters is cut into up to 64 streams read side by side, each from a
+        fresh state (a lines-mode model reads each line from a fresh state), so each stream's
+        first characters are predicted with less context than in ``trace(text).mean_loss``,
+        which reads the whole text as one stream: this figure is slightly higher on a long
+        text (see ``charrnn_magic.trace``)."""
         return evaluation.evaluate(self, text)
 
     def bits_per_char(self, text: str) -> float:

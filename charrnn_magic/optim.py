@@ -156,8 +156,8 @@ def cosine_factor(fraction: float, floor: float = 0.02) -> float:
 
 #: A run with both a length in steps and a time budget follows its steps, unless the clock runs
 #: this share of the budget ahead of them: the clock's lead over the first steps (starting a
-#: worker process) changed the learning rates in their 7th digit, so a pass-capped 10-minute
-#: run and the same run given ``epochs`` ended 0.01 nats/char apart.
+#: worker process) would otherwise make a pass-capped run differ from the same run given
+#: ``epochs`` (benchmarks/README.md has the figures).
 CLOCK_SLACK = 0.02
 
 

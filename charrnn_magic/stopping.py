@@ -38,16 +38,13 @@ class StopRules:
 
 
 #: Automatic patience: validation must have failed to improve this many times in a row ...
-#: (replayed on 26 measured validation curves: 3 never stopped before a later, better minimum,
-#: 2 did once, 1 seven times; 3 still stopped the over-fitting runs after ~46 % of their run)
+#: (chosen by replaying measured validation curves: benchmarks/README.md)
 PATIENCE_VALIDATIONS = 3
 #: ... and for this share of the planned run (steps or minutes), whichever is longer ...
 PATIENCE_SHARE = 0.15
 #: ... and stand clearly above its best: this many nats per character and this share of the
 #: best higher (over-fitting). A flat validation loss only stops a run after twice as many
-#: validations and twice the share: the falling learning rate often breaks such a plateau
-#: (names.txt, 5 min, GRU 2x128 with dropout 0.3: stopped on a flat plateau at 107 s, it held
-#: out 1.977; run to its end, 1.966).
+#: validations and twice the share: the falling learning rate often breaks such a plateau.
 OVERFIT_MARGIN = 0.05
 OVERFIT_SHARE = 0.02
 

@@ -46,8 +46,8 @@ class HalvesInParallel:
 
     Each half runs with single-threaded BLAS on a core of its own. The halves meet once per
     window, not once per matrix product as BLAS threads do, so when the other core is busy a
-    step only loses the overlap (measured: about 15 % slower) instead of stalling (OpenBLAS
-    threads: 4-50x slower).
+    step only loses the overlap instead of stalling as OpenBLAS threads do (the figures are in
+    benchmarks/README.md).
 
     If the child process dies during training, the half it was computing is redone here and the
     rest of the run uses one worker (``workers``), after a warning; the next ``fit`` starts a new
