@@ -14,11 +14,11 @@ REPO = Path(__file__).resolve().parent.parent
 # The data sets live beside the repository (../shared/data) and are never copied into it.
 DATA = REPO.parent / "shared" / "data"
 
-# Some machines here set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) for old OpenBLAS builds that
-# misjudge their CPU. They pin NumPy's current OpenBLAS to an older kernel: on this workplace's
-# Zen 5 machines, Haswell's AVX2 kernel at 126 GFLOP/s a core instead of SkylakeX's AVX-512 at
-# 238 (its products checked against float64). A user's kernel has neither, so every benchmark
-# runs without both, unless CHARRNN_BENCH_BLAS_ENV=keep; ``machine_line`` names the kernel used.
+# OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) override the kernel (and cache size) OpenBLAS picks
+# for the processor; a machine may set them for old OpenBLAS builds that misjudge their CPU, and
+# they then pin NumPy's current OpenBLAS to an older kernel (see benchmarks/README.md). The
+# benchmarks measure OpenBLAS as it chooses by itself, so every one runs without both, unless
+# CHARRNN_BENCH_BLAS_ENV=keep; ``machine_line`` names the kernel used.
 BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 if os.environ.get("CHARRNN_BENCH_BLAS_ENV") != "keep" and any(v in os.environ for v in BLAS_ENV):
     dropped = {k: v for k, v in os.environ.items() if k not in BLAS_ENV}

@@ -15,7 +15,7 @@ text. Then, one after the other, each in a process of its own:
   budget; the clock stops while it is scored.
 
 Both score the held-out text the same way: cut into 64 streams, each from a fresh state, every
-character after a stream's first counted (``train.mean_loss``).
+character after a stream's first counted (``evaluation.mean_loss``).
 
 Corpora: ``tinyshakespeare`` (../shared/data) and ``python``, the first 1,000,000 ASCII
 characters of the running Python's standard library sources (its top-level ``*.py`` files in
@@ -86,7 +86,7 @@ def torch_run(name: str, budgets: list[float], seed: int) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from charrnn_magic.train import stream_cut
+    from charrnn_magic.evaluation import stream_cut
 
     tref.set_threads(TORCH_THREADS)
     train, held = corpus(name)
@@ -94,7 +94,7 @@ def torch_run(name: str, budgets: list[float], seed: int) -> dict:
     ids = trainer.encode(held)
 
     def held_out_loss() -> float:
-        # As train.mean_loss: its streams side by side, each from a fresh state, masked padding.
+        # As evaluation.mean_loss: streams side by side, each from a fresh state, masked padding.
         S, L = stream_cut(len(ids) - 1)
         X = np.zeros((S, L), np.int64)
         Y = np.zeros((S, L), np.int64)

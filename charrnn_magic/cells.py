@@ -68,10 +68,8 @@ def transposed_steps(H: int, G: int) -> bool:
     """Whether a window's step products ``h @ Wh`` and ``da @ Wh.T`` run as their transposes
     ``Wh.T @ h.T`` and ``Wh @ da.T``, (G, B) and (H, B) results read back through a transposed
     view. The same products, with OpenBLAS's small dimension (the batch) where its kernels want
-    it: at B 16, a GRU 256's took 39 and 41 µs instead of 50 and 52, an LSTM 256's 51 and 55
-    instead of 57 and 66 (SkylakeX kernel; Haswell's: 62 and 62 instead of 76 and 62, 83 and
-    85 instead of 102 and 85); at H 128 and below they were slower, so small cells keep
-    ``h @ Wh``."""
+    it; that pays for big cells only, so small cells keep ``h @ Wh`` (the timings are in
+    benchmarks/README.md)."""
     return H * G >= TRANSPOSED_FROM
 
 

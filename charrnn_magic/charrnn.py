@@ -19,50 +19,24 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, sampling, timeline
-from .data import encode_text, evaluation_text, line_spans
-from .defaults import (
-    LEARN_WHOLE_BELOW,
-    choose,
-    default_steps,
-    describe_choice,
-    fit_to_text,
-    learn_whole_note,
-    most_passes,
-)
+from . import checkpoint, evaluation, sampling, timeline
 from .model import Network
-from .optim import OPTIMIZERS
-from .sampling import LINE_END, generate
+from .sampling import LINE_END, SampleRequest
+from .session import prepare_fit
 from .settings import (
     ARCH_KEYS,
     AUTO,
     PRESETS,
-    TRAIN_DEFAULTS,
     check_architecture,
     check_int,
-    check_stop_rules,
-    resolve,
     with_training_settings,
 )
-from .text import normalize
 from .threads import blas_threads
-from .train import (
-    VALIDATION_CHARS,
-    History,
-    StopRules,
-    TrainingSession,
-    Workers,
-    mean_loss,
-    run,
-    where_training_runs,
-)
+from .train import History, run
 from .vocab import Vocab
+from .workers import Workers, where_training_runs
 
 __all__ = ["CharRNN", "PRESETS", "ARCH_KEYS", "LINE_END"]
-
-#: The architecture a first fit may choose from the text (the dtype is always the user's).
-_CHOSEN_KEYS = ARCH_KEYS[:-1]
-
 
 class CharRNN:
     """A character-level recurrent language model in pure NumPy.
@@ -238,8 +212,8 @@ class CharRNN:
                 keep_best = self._fit_defaults.get("keep_best", True)
             if patience is None:
                 patience = self._fit_defaults.get("patience")
-            session, rules = self._prepare(
-                text, steps, epochs, minutes, target_loss, seed=seed, eval_every=eval_every,
+            session, rules = prepare_fit(
+                self, text, steps, epochs, minutes, target_loss, seed=seed, eval_every=eval_every,
                 full_validation=full_validation, **settings)
             with self._lock:
                 self._timeline.thin(self.snapshots)
@@ -264,104 +238,6 @@ class CharRNN:
         """The worker knobs of this model (or its class), for ``train.run`` to decide with."""
         return Workers(self.workers, self.worker_process, self.workers_from_macs,
                        self.thread_workers_from_macs)
-
-    def _first_fit_choice(self, n_chars: int, given: dict, minutes):
-        """(architecture, first-fit defaults of the training settings, (whether the architecture
-        was chosen, whether training settings were)): what is not given (to the constructor, to
-        ``fit`` or by the preset) is chosen from the text."""
-        preset = {k: v for k, v in self._fit_defaults.items() if k in TRAIN_DEFAULTS}
-        mode = given["mode"] or preset.get("mode") or TRAIN_DEFAULTS["mode"]
-        chosen = choose(n_chars, minutes, mode)
-        arch = {k: chosen[k] if getattr(self, k) is None else getattr(self, k)
-                for k in _CHOSEN_KEYS}
-        chose_arch = any(getattr(self, k) is None for k in _CHOSEN_KEYS)
-        if self._preset != AUTO:
-            # A named preset keeps its meaning: what it leaves out is the engine's classic value,
-            # except that a short text is still learned whole.
-            base = {**TRAIN_DEFAULTS, "val_fraction": chosen["val_fraction"], **preset}
-            return arch, base, (chose_arch, False)
-        rule = {k: v for k, v in chosen.items() if k in TRAIN_DEFAULTS}
-        base = {**TRAIN_DEFAULTS, **rule, **preset}     # from_preset("auto", lr=...) too
-        keys = ("optimizer", "lr_schedule", "batch_size", "seq_length", "clip", "clip_mode",
-                "weight_decay")
-        chose_settings = any(given[k] is None and k not in preset for k in keys)
-        return arch, base, (chose_arch, chose_settings)
-
-    def _prepare(self, text, steps, epochs, minutes, target_loss, *, eval_every, seed,
-                 full_validation, **given):
-        """Check everything, then set up vocabulary, weights and data; nothing changes on error.
-        Returns the attached ``TrainingSession`` and the ``StopRules``."""
-        if not isinstance(text, str):
-            raise ValueError(f"text must be a str, not {type(text).__name__}")
-        check_stop_rules(steps, epochs, minutes, target_loss)
-        check_int("eval_every", eval_every, 1, optional=True)
-        check_int("seed", seed, 0, optional=True)
-        first, notes, whole = self._net is None, [], False
-        if first:
-            arch, previous, chose = self._first_fit_choice(len(text), given, minutes)
-            check_architecture(*arch.values(), self.dtype)
-        else:
-            arch, previous = {k: getattr(self, k) for k in _CHOSEN_KEYS}, self._settings
-        settings = resolve(given, previous)
-        mode = settings["mode"]
-        if self._settings.get("mode") not in (None, mode):
-            raise ValueError(f"this model was trained in {self._settings['mode']} mode; it "
-                             f"cannot continue in {mode} mode: train a new model for that")
-        text = text if settings["raw_text"] else normalize(text)
-        vocab, ids = encode_text(text.lower() if settings["lower"] else text, self.vocab, mode)
-        if first:
-            if (given["val_fraction"] is None and "val_fraction" not in self._fit_defaults
-                    and len(ids) < LEARN_WHOLE_BELOW):
-                notes.append(learn_whole_note(len(ids)))
-                whole = settings["val_fraction"] == 0
-            n_lines = 0
-            if mode == "lines" and "\n" in vocab:
-                n_lines = len(line_spans(ids, vocab.chars.index("\n"))[0])
-            explicit = {k for k, v in given.items() if v is not None}
-            notes.append(fit_to_text(len(ids), n_lines, settings, explicit))
-            notes.insert(0, describe_choice(arch, settings, len(ids), *chose, minutes))
-        # The seed is settled first: it also picks the validation lines, which must stay the
-        # same when training continues. A continued fit carries on with the model's own seed.
-        if self._net is None:
-            drawn = seed is None
-            settings["seed"] = int(np.random.SeedSequence().entropy % 2**63) if drawn else seed
-        else:
-            settings["seed"] = self._settings["seed"]
-        session = TrainingSession(vocab, ids, settings,
-                                  None if full_validation else VALIDATION_CHARS)
-        per_epoch = session.batches.batches_per_epoch
-        cap = (most_passes(len(ids), minutes, steps, epochs, settings["val_fraction"])
-               if self._preset == AUTO else None)
-        # A stream learned whole and given no stop rule trains until it recites the text.
-        recite = whole and mode == "stream"
-        rules = StopRules.of_fit(steps, cap or epochs, minutes, target_loss, per_epoch,
-                                 default_steps(per_epoch, whole, recite), recite)
-        if cap:
-            rules.steps_detail = f"{cap} passes over the text (the most a time budget trains)"
-            notes.append(f"(at most {cap} passes over the text, whatever the budget: more did not "
-                         "pay on the texts measured; give epochs or steps to train longer)")
-
-        # Everything is valid: from here on the model changes.
-        self.fit_notes = [n for n in notes if n]
-        if self._net is None:
-            self.cell, self.hidden_size, self.layers, self.dropout = arch.values()
-            self._rng = np.random.default_rng(settings["seed"])
-            self.vocab = vocab
-            self._net = Network(self.cell, len(vocab), self.hidden_size, self.layers, self.dropout,
-                                self.dtype)
-            self._net.init_weights(self._rng)
-        opt = self._optimizer
-        if opt is None or opt.name != settings["optimizer"]:
-            make = OPTIMIZERS[settings["optimizer"]]
-            self._optimizer = make(self._net.size, self._net.dtype, settings["lr"])
-        self._optimizer.lr = settings["lr"]
-        self._optimizer.weight_decay = settings["weight_decay"]
-        self._settings = settings
-        self.training_text = text.lower() if settings["lower"] else text
-        self._position = session.attach(net=self._net, optimizer=self._optimizer, rng=self._rng,
-                                        lock=self._lock, history=self.history, step=self.step,
-                                        position=self._position, on_step=self._count_step)
-        return session, rules
 
     def _count_step(self, step: int):
         self.step = step
@@ -390,39 +266,7 @@ class CharRNN:
         of ``model.timeline.steps``): sample, evaluate, trace, inspect or save it as any model.
         Its history and timeline stop at that step. Training it goes on from those weights with
         a fresh optimiser state, from the start of the text; the model itself is unchanged."""
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
-            raise ValueError(f"step must be a whole number, not {step!r}")
-        with self._lock:
-            snap = self._timeline.find(int(step))
-            steps = [s.step for s in self._timeline.snapshots]
-            kept = self._timeline.up_to(int(step)) if snap is not None else None
-        if snap is None:
-            if not steps:
-                raise ValueError(f"there is no snapshot of step {step}: this model has none "
-                                 "(they are taken while it trains; CharRNN.snapshots sets how "
-                                 "many)")
-            near = sorted(steps, key=lambda s: abs(s - step))[:3]
-            raise ValueError(f"there is no snapshot of step {step}: the nearest are "
-                             f"{', '.join(f'{s:,}' for s in sorted(near))} "
-                             f"(model.timeline.steps lists all {len(steps)})")
-        copy = type(self)(self.cell, self.hidden_size, self.layers, self.dropout, self.dtype)
-        copy.vocab, copy.step = self.vocab, int(step)
-        copy._settings, copy._fit_defaults = dict(self._settings), dict(self._fit_defaults)
-        copy.training_text = self.training_text
-        net = Network(self.cell, len(self.vocab), self.hidden_size, self.layers, self.dropout,
-                      self.dtype)
-        net.flat[:] = snap.weights
-        copy._net = net
-        copy._optimizer = OPTIMIZERS[self._settings["optimizer"]](net.size, net.dtype,
-                                                                  self._settings["lr"])
-        copy._rng = np.random.default_rng([self._settings["seed"], int(step)])
-        copy._timeline = kept
-        h, ch = self.history, copy.history
-        n = sum(1 for s in h.step if s <= step)
-        ch.step, ch.loss = list(h.step[:n]), list(h.loss[:n])
-        m = sum(1 for s in h.val_step if s <= step)
-        ch.val_step, ch.val_loss = list(h.val_step[:m]), list(h.val_loss[:m])
-        return copy
+        return timeline.model_at_step(self, step)
 
     # ------------------------------------------------------------------ sampling
     def sample(self, length: int = 200, temperature: float = 1.0, prime: str | None = None,
@@ -442,8 +286,9 @@ class CharRNN:
         reproducible; all ``count`` samples are generated together. A wrong argument raises a
         ValueError that names it.
         """
-        texts, _ = self._sample(length, temperature, prime, seed_char, top_k, top_p, stop, count,
-                                seed, False)
+        request = SampleRequest(length, temperature, prime, seed_char, top_k, top_p, stop, count,
+                                seed)
+        texts, _ = sampling.sample_texts(self, request, with_probs=False)
         return texts[0] if count == 1 else texts
 
     def sample_with_probs(self, length: int = 200, temperature: float = 1.0, prime=None,
@@ -452,69 +297,28 @@ class CharRNN:
         """(text, probs): a sample and, for each of its characters, the probability the model gave
         it (at temperature 1; NaN for a seed character, which was given, not generated). With
         ``count > 1``, a list of texts and a list of arrays, the same texts ``sample`` gives."""
-        texts, probs = self._sample(length, temperature, prime, seed_char, top_k, top_p, stop,
-                                    count, seed, True)
+        request = SampleRequest(length, temperature, prime, seed_char, top_k, top_p, stop, count,
+                                seed)
+        texts, probs = sampling.sample_texts(self, request, with_probs=True)
         return (texts[0], probs[0]) if count == 1 else (texts, probs)
 
     def sample_stream(self, length: int = 200, temperature: float = 1.0, prime=None, seed_char=None,
                       top_k=None, top_p=None, stop=LINE_END, seed=None):
         """Like ``sample``, but a generator that yields each character as it is produced (the
         arguments are checked at the call, before the first character)."""
-        plan = self._sample_plan(length, temperature, prime, seed_char, top_k, top_p, stop, 1, seed)
-        return self._stream(plan)
-
-    def _stream(self, plan):
-        seed_char = plan.pop("seed_char")
-        chars = self.vocab.chars
-        if seed_char is not None:
-            yield seed_char
-        with blas_threads(1):
-            for ids in generate(**plan):
-                i = ids[0]
-                if i < 0 or (i == plan["stop_id"] and self.mode == "lines"):
-                    return
-                yield chars[i]
-
-    def _sample(self, length, temperature, prime, seed_char, top_k, top_p, stop, count, seed,
-                with_probs):
-        plan = self._sample_plan(length, temperature, prime, seed_char, top_k, top_p, stop, count,
-                                 seed)
-        seed_char = plan.pop("seed_char")                  # lower-cased for a `lower` model
-        with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
-            steps = list(generate(**plan, with_probs=with_probs))
-        drop = plan["stop_id"] if self.mode == "lines" else None
-        return sampling.decode(steps, self.vocab, count, with_probs=with_probs, seed_char=seed_char,
-                               drop_stop_id=drop)
-
-    def _sample_plan(self, length, temperature, prime, seed_char, top_k, top_p, stop, count, seed):
-        if not self.is_trained:
-            raise ValueError("the model is not trained yet: call fit(text) first")
-        with self._lock:
-            flat = self._net.flat.copy()
-        return sampling.plan(self.vocab, self._net, flat, lines=self.mode == "lines",
-                             lower=bool(self._settings.get("lower")),
-                             raw_text=bool(self._settings.get("raw_text")), length=length,
-                             temperature=temperature, prime=prime, seed_char=seed_char, top_k=top_k,
-                             top_p=top_p, stop=stop, count=count, seed=seed)
+        request = SampleRequest(length, temperature, prime, seed_char, top_k, top_p, stop, 1, seed)
+        return sampling.stream_chars(self, request)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, text: str) -> float:
-        """Mean loss of ``text`` under the model, in nats per character (lower is better)."""
-        if not self.is_trained:
-            raise ValueError("the model is not trained yet: call fit(text) first")
-        if not isinstance(text, str):
-            raise ValueError(f"text must be a str, not {type(text).__name__}")
-        text = self._normalized(text)
-        if self._settings.get("lower"):
-            text = text.lower()
-        ids, newline, spans = evaluation_text(text, self.vocab, self.mode)
-        with self._lock, blas_threads(self.blas_threads):
-            return float(mean_loss(self._net, ids, self.mode, newline, spans))
-
-    def _normalized(self, text: str) -> str:
-        """``text`` as this model's training text was taken: normalised, unless fit with
-        ``raw_text=True``."""
-        return text if self._settings.get("raw_text") else normalize(text)
+        """Mean loss of ``text`` under the model, in nats per character (lower is better): the
+        measure of the validation losses in ``history``, so the two compare directly. A text of
+        more than 2,000 characters is cut into up to 64 streams read side by side, each from a
+        fresh state (a lines-mode model reads each line from a fresh state), so each stream's
+        first characters are predicted with less context than in ``trace(text).mean_loss``,
+        which reads the whole text as one stream: this figure is slightly higher on a long
+        text (see ``charrnn_magic.trace``)."""
+        return evaluation.evaluate(self, text)
 
     def bits_per_char(self, text: str) -> float:
         """Mean loss of ``text`` in bits per character."""

@@ -50,7 +50,7 @@ def encode_text(text: str, vocab: Vocab | None, mode: str):
 
 
 def evaluation_text(text: str, vocab: Vocab, mode: str):
-    """(ids, newline id, line spans or None) of a text to evaluate, for ``train.mean_loss``; a
+    """(ids, newline id, line spans or None) of a text to evaluate, for ``evaluation.mean_loss``; a
     ValueError names any character outside ``vocab``, or says the text is too short."""
     ids = vocab.encode(text)
     newline = vocab.chars.index("\n") if "\n" in vocab else None

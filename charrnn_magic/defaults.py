@@ -17,23 +17,26 @@ Whatever is given explicitly (to the constructor, to ``fit``, or by a preset) wi
 """
 from __future__ import annotations
 
-from .data import held_out_count
+from .data import held_out_count, line_spans
+from .settings import ARCH_KEYS, AUTO, TRAIN_DEFAULTS
 
-__all__ = ["choose", "fit_to_text", "most_passes", "describe_choice", "size_of",
-           "LEARN_WHOLE_BELOW", "MOST_PASSES", "VAL_MOST_CHARS", "RULE"]
+__all__ = ["choose", "first_fit_choice", "settle_first_fit", "fit_to_text", "most_passes",
+           "describe_choice", "size_of", "LEARN_WHOLE_BELOW", "MOST_PASSES", "VAL_MOST_CHARS",
+           "RULE"]
+
+#: The architecture a first fit may choose from the text (the dtype is always the user's).
+CHOSEN_KEYS = ARCH_KEYS[:-1]
 
 #: Below this many characters a text is learned whole (no validation split): the model can then
-#: recite it. (A 100-character poem held out its last 10 characters and never learned its end.)
+#: recite it; a held-out end would never be learned.
 LEARN_WHOLE_BELOW = 2_000
 
 #: From ``BIG_FROM`` characters, the bigger model when the time budget gives it
 #: ``BIG_MIN_PASSES`` passes over the training text at ``BIG_CHARS_PER_SECOND`` (what it trains
-#: on 2 cores here). Three times slower per character than the 2x128, it won with 15 or more
-#: passes: held out 1.47 on tinyshakespeare in 10 minutes, and by 0.005-0.05 nats/char on texts
-#: of 90k-200k characters (prose, code, documentation, names) with dropout 0.3 and 15 passes
-#: each; it lost with 9 passes (100k) and with 4 (1M characters in 3 minutes), and on texts of
-#: 4k and 9k characters (by 0.03 and 0.04). Dropout 0.2 from ``BIG_TEXT`` characters (at 1M,
-#: 0.1 lost by 0.006).
+#: on 2 cores): slower per character than the 2x128, it wins only with enough passes. Dropout
+#: 0.2 from ``BIG_TEXT`` characters, 0.3 below. (The measurements behind this file's constants
+#: are in benchmarks/README.md, "The figures behind the engine's defaults": they change with the
+#: machine and each re-run, the code only says what it chooses.)
 BIG_FROM = 20_000
 BIG_CHARS_PER_SECOND = 25_000
 BIG_MIN_PASSES = 12
@@ -41,16 +44,11 @@ BIG_TEXT = 300_000
 BIG_MODEL = dict(cell="gru", hidden_size=256, layers=2, dropout=0.2, lr=0.004, seq_length=50)
 BIG_MODEL_SHORT_TEXT_DROPOUT = 0.3
 
-#: (fewest characters, what is chosen), by text size; read by :func:`choose`. Measured on
-#: 2 cores (held-out loss after a fixed budget per size, one seed each; tinyshakespeare, code,
-#: French/German/Spanish, names): at 10k every size tied and dropout 0.3 over-fitted slowest; at
-#: 100k and 1M, with 1.5-3 minutes' worth of steps, a 2x128 GRU with dropout 0.1 beat 2x256,
-#: LSTM 2x256, GRU 1x64 and RNN 1x128; batch 64 and lr 0.002 lost. The 20k boundary is
-#: interpolated (nothing run between 10k and 100k).
+#: (fewest characters, what is chosen), by text size; read by :func:`choose`: the winner of
+#: held-out loss after a fixed budget per size; the 20k boundary is interpolated.
 RULE = (
-    # Learned whole: one stream (batch 1) recited a 1,000-character poem after 3,000 steps,
-    # 19 streams not after 40 s; a 1x128 GRU at lr 0.01 recited 1,000-character texts within
-    # the 1,000 steps of a plain %%charrnn_train (1x64 at 0.004: 10 and 1 characters right).
+    # Learned whole: one stream (batch 1), a 1x128 GRU at lr 0.01, to recite the text within
+    # the 1,000 steps of a plain %%charrnn_train.
     (0, dict(cell="gru", hidden_size=128, layers=1, dropout=0.0, lr=0.01, seq_length=50,
              batch_size=1, weight_decay=0.0)),
     (LEARN_WHOLE_BELOW, dict(cell="gru", hidden_size=128, layers=2, dropout=0.3, lr=0.004,
@@ -60,15 +58,11 @@ RULE = (
 )
 
 #: Decoupled weight decay (AdamW's) of every choice but a text learned whole, which is meant to
-#: be learned to the letter. With 15 passes, held out: tinyshakespeare (GRU 2x256) 1.442 against
-#: 1.469 without (0.2: 1.454), 1M characters of Python 1.255 against 1.292; 0.003-0.019 better
-#: on 90k-180k characters (prose, code, documentation), 0.005 worse on 9k (benchmarks/README.md).
+#: be learned to the letter.
 WEIGHT_DECAY = 0.1
 
 #: A stream's validation part holds at most this many characters: enough to rank a run's steps,
-#: while the rest of a tenth of a big text is better trained on. On tinyshakespeare (GRU 2x256,
-#: 15 passes, seeds 0-2) 50k instead of 100k held out 1.439, 1.440 and 1.448 against 1.442,
-#: 1.452 and 1.452.
+#: while the rest of a tenth of a big text is better trained on.
 VAL_MOST_CHARS = 50_000
 
 #: What every choice of the rule shares.
@@ -97,7 +91,7 @@ def choose(n_chars: int, minutes: float | None = None, mode: str = "stream") -> 
 
 def big_model_fits(n_chars: int, minutes: float) -> bool:
     """Whether ``minutes`` give the bigger model ``BIG_MIN_PASSES`` passes over the training part
-    of ``n_chars`` characters: up to about 140k characters with 1 minute, 1.4M with 10."""
+    of ``n_chars`` characters."""
     n_train = n_chars * (1 - COMMON["val_fraction"])
     return BIG_MIN_PASSES * n_train <= minutes * 60 * BIG_CHARS_PER_SECOND
 
@@ -106,9 +100,8 @@ def big_model_fits(n_chars: int, minutes: float) -> bool:
 LEARN_WHOLE_PASSES = 60
 #: A stream learned whole and given no stop rule trains until a greedy sample recites it
 #: (``StopRules.until_recited``), for at most this many passes (at least 1,000 steps), its
-#: learning rate planned for all of them. With 60 passes planned and run, 5 of 8 texts of
-#: 1,990 characters (prose, code, names; two seeds) were recited here, with one BLAS kernel,
-#: and 8 with another: too close to the edge.
+#: learning rate planned for all of them (a fixed 60 passes recited too few texts near
+#: ``LEARN_WHOLE_BELOW`` characters).
 RECITE_MOST_PASSES = 200
 
 
@@ -122,11 +115,7 @@ def default_steps(batches_per_epoch: int, learning_whole: bool, reciting: bool =
 
 #: A run given only a time budget stops after at most this many passes over a text of
 #: ``MOST_PASSES_FROM`` characters or more (more passes over a shorter one: ``most_passes``), so
-#: that its learning-rate decay ends within the passes a text can use. Given 1-5 minutes, texts
-#: of 4k-466k characters (prose, code, documentation, French, names) were held out 0.01-0.19
-#: nats/char better after such a run than after one planned for the whole budget; at 90k-466k
-#: characters 10, 15 and 20 passes each won somewhere, 15 was within 0.02 of the best; at 4k
-#: and 9k, 60-120 passes did best (a short text needs the passes to make enough steps).
+#: that its learning-rate decay ends within the passes a text can use.
 MOST_PASSES = 15
 MOST_PASSES_FROM = 100_000
 
@@ -205,3 +194,48 @@ def fit_to_text(n_chars: int, n_lines: int, settings: dict, explicit: set) -> st
     if changes:
         return f"(the text is short: {' and '.join(changes)})"
     return None
+
+
+def first_fit_choice(arch_given: dict, fit_defaults: dict, preset: str, n_chars: int,
+                     given: dict, minutes):
+    """(architecture, first-fit defaults of the training settings, (whether the architecture
+    was chosen, whether training settings were)) for a model made from ``preset`` with
+    ``arch_given`` (``CHOSEN_KEYS``, None where left out) and the preset's ``fit_defaults``:
+    what is not given (to the constructor, to ``fit`` or by the preset) is chosen from the text
+    of ``n_chars`` characters."""
+    preset_settings = {k: v for k, v in fit_defaults.items() if k in TRAIN_DEFAULTS}
+    mode = given["mode"] or preset_settings.get("mode") or TRAIN_DEFAULTS["mode"]
+    chosen = choose(n_chars, minutes, mode)
+    arch = {k: chosen[k] if arch_given[k] is None else arch_given[k] for k in CHOSEN_KEYS}
+    chose_arch = any(arch_given[k] is None for k in CHOSEN_KEYS)
+    if preset != AUTO:
+        # A named preset keeps its meaning: what it leaves out is the engine's classic value,
+        # except that a short text is still learned whole.
+        base = {**TRAIN_DEFAULTS, "val_fraction": chosen["val_fraction"], **preset_settings}
+        return arch, base, (chose_arch, False)
+    rule = {k: v for k, v in chosen.items() if k in TRAIN_DEFAULTS}
+    base = {**TRAIN_DEFAULTS, **rule, **preset_settings}     # from_preset("auto", lr=...) too
+    keys = ("optimizer", "lr_schedule", "batch_size", "seq_length", "clip", "clip_mode",
+            "weight_decay")
+    chose_settings = any(given[k] is None and k not in preset_settings for k in keys)
+    return arch, base, (chose_arch, chose_settings)
+
+
+def settle_first_fit(ids, vocab, settings: dict, given: dict, fit_defaults: dict, arch: dict,
+                     chose: tuple, minutes) -> tuple[list, bool]:
+    """After a first fit's text is encoded (``ids``): whether it is learned whole, and the batch
+    size or window shrunk to what it can fill (in ``settings``). Returns the notes that say
+    what was chosen and why (None where there is nothing to say) and whether the text is
+    learned whole."""
+    notes, whole = [], False
+    if (given["val_fraction"] is None and "val_fraction" not in fit_defaults
+            and len(ids) < LEARN_WHOLE_BELOW):
+        notes.append(learn_whole_note(len(ids)))
+        whole = settings["val_fraction"] == 0
+    n_lines = 0
+    if settings["mode"] == "lines" and "\n" in vocab:
+        n_lines = len(line_spans(ids, vocab.chars.index("\n"))[0])
+    explicit = {k for k, v in given.items() if v is not None}
+    notes.append(fit_to_text(len(ids), n_lines, settings, explicit))
+    notes.insert(0, describe_choice(arch, settings, len(ids), *chose, minutes))
+    return notes, whole

@@ -103,7 +103,7 @@ class Network:
         Wx, b = p["Wx"], p["b"]
         if l == 0:
             table = np.add(Wx, b, out=ws.empty(f"l{l}.table", Wx.shape, Wx.dtype))     # (V,G)
-            # mode="clip": ids are in range, and "raise" would buffer ``out`` (2.7x slower here).
+            # mode="clip": ids are in range, and "raise" would buffer ``out`` (slower).
             return np.take(table, below, axis=0, mode="clip",
                            out=ws.empty(f"l{l}.XW", (*below.shape, Wx.shape[1]), Wx.dtype))
         T, B, H = below.shape
@@ -219,8 +219,8 @@ class Network:
 def scatter_add_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray,
                      ws: Workspace = FRESH) -> None:
     """out[v] = sum of rows[i] where ids[i] == v (the embedding gradient), as one GEMM with a
-    one-hot matrix. Measured here against np.add.at (7x slower) and sort + np.add.reduceat or
-    cumsum segment sums (slower still at 1024 columns): BLAS wins despite the V·N·G products."""
+    one-hot matrix: faster than np.add.at and than sort + np.add.reduceat or cumsum segment sums,
+    despite the V·N·G products (the timings are in benchmarks/README.md)."""
     onehot = ws.zeros("onehot", (len(ids), out.shape[0]), out.dtype)       # (N, V)
     onehot[np.arange(len(ids)), ids] = 1.0
     np.matmul(onehot.T, rows, out=out)

@@ -1,10 +1,13 @@
-"""Optimisers and gradient clipping, working on the network's one flat weight array.
+"""Optimisers, gradient clipping and learning-rate schedules, working on the network's one flat
+weight array.
 
 Because every weight is a view into one array, each optimiser step is a few whole-array
 operations, whatever the number of layers. Optimiser state is a dict of flat arrays (saved in
 checkpoints) plus a step counter.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -128,3 +131,39 @@ class SGD(Optimizer):
 OPTIMIZERS = {cls.name: cls for cls in (Adagrad, Adam, SGD)}
 #: The learning rate each optimiser starts from when ``lr`` is not given.
 DEFAULT_LR = {name: cls.default_lr for name, cls in OPTIMIZERS.items()}
+
+
+#: The learning-rate schedules, each with what it means (see ``schedule_factor``).
+LR_SCHEDULES = {"constant": "keep the rate (the classic presets)",
+                "cosine": "lower the rate along half a cosine to 2% of lr by the end of the run "
+                          "(what a first fit chooses)"}
+
+
+def schedule_factor(schedule: str, run_step: int, run_steps: int | None, elapsed: float,
+                    budget: float | None) -> float | None:
+    """The factor on the base learning rate before step ``run_step`` of a run of ``run_steps``
+    steps and/or ``budget`` seconds (``elapsed`` gone), or None where the rate stays as it is:
+    the ``"constant"`` schedule, or a run with no known end (only a target loss)."""
+    if schedule != "cosine" or not (run_steps or budget):
+        return None
+    return cosine_factor(done_fraction(run_step, run_steps, elapsed, budget))
+
+
+def cosine_factor(fraction: float, floor: float = 0.02) -> float:
+    """Learning-rate factor that falls from 1 to ``floor`` along half a cosine as the run goes."""
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
+
+
+#: A run with both a length in steps and a time budget follows its steps, unless the clock runs
+#: this share of the budget ahead of them: the clock's lead over the first steps (starting a
+#: worker process) would otherwise make a pass-capped run differ from the same run given
+#: ``epochs`` (benchmarks/README.md has the figures).
+CLOCK_SLACK = 0.02
+
+
+def done_fraction(run_step, run_steps, elapsed, budget) -> float:
+    """Share of the run done before this step, by steps or by time, whichever is further (time
+    with ``CLOCK_SLACK`` when there are steps too)."""
+    by_steps = run_step / run_steps if run_steps else 0.0
+    by_time = elapsed / budget if budget else 0.0
+    return max(by_steps, by_time - CLOCK_SLACK if run_steps else by_time)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .train import clearly_above
+from .stopping import clearly_above
 
 __all__ = ["make_reporter", "Reporter", "TextReporter", "QuietReporter", "format_duration",
            "overfitting", "STOP_REASONS", "stop_words"]

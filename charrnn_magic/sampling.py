@@ -10,10 +10,13 @@ tanh and an argmax: no softmax, no cumulative sum, no ``np.random.choice`` per c
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .settings import check_int, check_number
 from .text import check_no_surrogates, normalize
+from .threads import blas_threads
 from .vocab import describe_chars
 
 _BLOCK = 256  # steps of Gumbel noise drawn at a time
@@ -39,6 +42,65 @@ class _Default:
 #: The default ``stop`` of sampling: a lines-mode model stops at the end of its line (the
 #: newline is not kept), a stream-mode model does not stop before ``length``.
 LINE_END = _Default("the end of the line in lines mode, none in stream mode")
+
+
+@dataclass
+class SampleRequest:
+    """What a sample is asked for: the arguments of ``CharRNN.sample``, ``sample_with_probs`` and
+    ``sample_stream`` (which has no ``count``), defined here once with their defaults; what each
+    means is in ``CharRNN.sample``'s docstring."""
+
+    length: int = 200
+    temperature: float = 1.0
+    prime: str | None = None
+    seed_char: str | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    stop: object = LINE_END
+    count: int = 1
+    seed: int | None = None
+
+
+def sample_texts(model, request: SampleRequest, with_probs: bool):
+    """(texts, probs) of ``request`` from a trained ``model``: ``count`` texts, and with
+    ``with_probs`` the probability of each of their characters (see ``decode``)."""
+    steps_plan = model_plan(model, request)
+    seed_char = steps_plan.pop("seed_char")                  # lower-cased for a `lower` model
+    with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
+        steps = list(generate(**steps_plan, with_probs=with_probs))
+    drop = steps_plan["stop_id"] if model.mode == "lines" else None
+    return decode(steps, model.vocab, request.count, with_probs=with_probs, seed_char=seed_char,
+                  drop_stop_id=drop)
+
+
+def stream_chars(model, request: SampleRequest):
+    """A generator of the characters of one sample of ``request``, each as it is made; the
+    arguments are checked now, before the first character."""
+    return _stream(model_plan(model, request), model.vocab.chars, model.mode == "lines")
+
+
+def _stream(steps_plan, chars, lines: bool):
+    seed_char = steps_plan.pop("seed_char")
+    if seed_char is not None:
+        yield seed_char
+    with blas_threads(1):
+        for ids in generate(**steps_plan):
+            i = ids[0]
+            if i < 0 or (i == steps_plan["stop_id"] and lines):
+                return
+            yield chars[i]
+
+
+def model_plan(model, request: SampleRequest) -> dict:
+    """``plan`` for a trained ``model``, on a private copy of its weights."""
+    if not model.is_trained:
+        raise ValueError("the model is not trained yet: call fit(text) first")
+    with model._lock:
+        flat = model._net.flat.copy()
+    settings = model._settings
+    return plan(model.vocab, model._net, flat, lines=model.mode == "lines",
+                lower=bool(settings.get("lower")), raw_text=bool(settings.get("raw_text")),
+                **vars(request))
 
 
 def plan(vocab, net, flat, *, lines: bool, lower: bool, raw_text: bool, length, temperature,

@@ -1,19 +1,19 @@
 """The second half of each training batch, computed in a process of its own.
 
 Two threads computing the halves of a batch share one GIL: NumPy hands it over at every call, and
-in the short element-wise calls of a recurrent step each thread keeps waiting for the other. For an
-LSTM 2x256 window at batch 32 two threads took 43-55 ms here, two processes 38-40 ms. So the second
-worker's network runs in a child process: the weights go to it and the gradient comes back through
-shared memory (a memfd), the window's inputs and its loss through a socket pair
-(``multiprocessing``'s ``Connection``). The child is the same Python with this process's
-``sys.path`` (set before it imports the package, as ``multiprocessing``'s spawn does), and with
-glibc's allocator told to keep freed memory (``memory.CHILD_ALLOCATOR_ENV``): the child is the
-package's own process, so this changes nothing of the user's.
+in the short element-wise calls of a recurrent step each thread keeps waiting for the other (the
+timings are in benchmarks/README.md). So the second worker's network runs in a child process:
+the weights go to it and the gradient comes back through shared memory (a memfd), the window's
+inputs and its loss through a socket pair (``multiprocessing``'s ``Connection``). The child is
+the same Python with this process's ``sys.path`` (set before it imports the package, as
+``multiprocessing``'s spawn does), and with glibc's allocator told to keep freed memory
+(``memory.CHILD_ALLOCATOR_ENV``): the child is the package's own process, so this changes
+nothing of the user's.
 
 Why not ``multiprocessing``'s spawn context and ``shared_memory``: spawn re-imports the user's
 main script in the child, so a script that trains without an ``if __name__ == "__main__"`` guard
-would run again there and fail; its startup measured no faster, and the per-window traffic would
-be the same socket and shared pages (see benchmarks/README.md).
+would run again there and fail; its startup is no faster, and the per-window traffic would be the
+same socket and shared pages (see benchmarks/README.md).
 
 A child is started once per network and kept for the next ``fit``; it ends with the network, with
 this process (its socket closes), or by itself after ``IDLE_SECONDS`` without work (as joblib's

@@ -14,7 +14,7 @@ So adding a training setting is one ``Setting`` below plus the code that uses it
 
 Each set of choices is defined once, next to what implements it (``cells.CELLS``,
 ``data.MODES``, ``data.HOLDOUTS``, ``model.DTYPES``, ``optim.OPTIMIZERS``, ``optim.CLIP_MODES``,
-``train.LR_SCHEDULES``); the checks, options and help texts here read them.
+``optim.LR_SCHEDULES``); the checks, options and help texts here read them.
 """
 from __future__ import annotations
 
@@ -30,8 +30,7 @@ import numpy as np
 from .cells import CELLS
 from .data import HOLDOUTS, MODES
 from .model import DTYPES
-from .optim import CLIP_MODES, DEFAULT_LR, OPTIMIZERS
-from .train import LR_SCHEDULES
+from .optim import CLIP_MODES, DEFAULT_LR, LR_SCHEDULES, OPTIMIZERS
 
 #: Kinds of settings: fixed once a model exists; kept by a model from fit to fit (and saved);
 #: given to one fit only.

@@ -42,6 +42,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .model import Network
+from .optim import OPTIMIZERS
+
 __all__ = ["Snapshot", "Timeline", "Recorder", "to_checkpoint", "from_checkpoint",
            "expected_tensors"]
 
@@ -188,3 +191,42 @@ def from_checkpoint(tensors: dict[str, np.ndarray], meta, size: int, dtype,
         weights.flags.writeable = False
         snaps.append(Snapshot(step, weights))
     return Recorder(snaps, meta["every"])
+
+
+def model_at_step(model, step: int):
+    """``CharRNN.at_step``: a new model of ``model``'s class with the weights of its snapshot of
+    ``step``, its history and timeline cut there, a fresh optimiser and the start of the text."""
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
+        raise ValueError(f"step must be a whole number, not {step!r}")
+    with model._lock:
+        snap = model._timeline.find(int(step))
+        steps = [s.step for s in model._timeline.snapshots]
+        kept = model._timeline.up_to(int(step)) if snap is not None else None
+    if snap is None:
+        if not steps:
+            raise ValueError(f"there is no snapshot of step {step}: this model has none "
+                             "(they are taken while it trains; CharRNN.snapshots sets how "
+                             "many)")
+        near = sorted(steps, key=lambda s: abs(s - step))[:3]
+        raise ValueError(f"there is no snapshot of step {step}: the nearest are "
+                         f"{', '.join(f'{s:,}' for s in sorted(near))} "
+                         f"(model.timeline.steps lists all {len(steps)})")
+    settings = model._settings
+    copy = type(model)(model.cell, model.hidden_size, model.layers, model.dropout, model.dtype)
+    copy.vocab, copy.step = model.vocab, int(step)
+    copy._settings, copy._fit_defaults = dict(settings), dict(model._fit_defaults)
+    copy.training_text = model.training_text
+    net = Network(model.cell, len(model.vocab), model.hidden_size, model.layers, model.dropout,
+                  model.dtype)
+    net.flat[:] = snap.weights
+    copy._net = net
+    copy._optimizer = OPTIMIZERS[settings["optimizer"]](net.size, net.dtype, settings["lr"])
+    copy._rng = np.random.default_rng([settings["seed"], int(step)])
+    copy._timeline = kept
+    h, ch = model.history, copy.history
+    n = sum(1 for s in h.step if s <= step)
+    ch.step, ch.loss = list(h.step[:n]), list(h.loss[:n])
+    m = sum(1 for s in h.val_step if s <= step)
+    ch.val_step, ch.val_loss = list(h.val_step[:m]), list(h.val_loss[:m])
+    return copy
+

@@ -6,7 +6,7 @@
     >>> tr.state(0, "h").shape          # (T, H): layer 0's hidden state after each character
     >>> tr.unit(1, "c", 17)             # (T,): cell 17 of layer 1's LSTM cell state
     >>> tr.probs[t]                     # (V,): the model's distribution of the character after t
-    >>> tr.loss.mean() == model.evaluate(text)      # the same loss (see "Agreeing with evaluate")
+    >>> tr.mean_loss                    # the loss of the text read as one stream (see below)
 
 State kinds, per cell (each a (T, H) array per layer; row ``t`` is the value after reading
 character ``t``):
@@ -20,14 +20,16 @@ The trace runs the model's own forward pass (``cells.py``) without dropout, one 
 zero state, in chunks of ``chunk`` characters with the state carried from one chunk to the next:
 a chunked trace equals an unchunked one.
 
-Agreeing with evaluate
-----------------------
+The trace's loss and evaluate's
+-------------------------------
+"The loss of a text" has two meanings here, and each function says which it is.
 ``trace.mean_loss`` is the mean of ``trace.loss``, the loss of each character after the first,
-predicted from all the characters before it. ``model.evaluate`` computes the same thing for a
-stream-mode model as long as the text has at most 2,000 characters; a longer text is cut by
-``evaluate`` into up to 64 streams evaluated side by side, each starting from a zero state, so
-each stream's first characters are predicted with less context and its mean differs slightly.
-A lines-mode model's ``evaluate`` starts every line from a zero state; the trace does not.
+predicted from all the characters before it: the text as one stream. ``model.evaluate`` is the
+measure validation uses (so it compares with ``history.val_loss``): the same for a stream-mode
+model as long as the text has at most 2,000 characters, but a longer text is cut into up to
+64 streams evaluated side by side, each starting from a zero state, so each stream's first
+characters are predicted with less context and its mean is slightly higher. A lines-mode model's
+``evaluate`` starts every line from a zero state; the trace does not.
 
 Memory
 ------
@@ -88,7 +90,12 @@ class Trace:
 
     @property
     def mean_loss(self) -> float:
-        """Mean nats per predicted character (NaN for a one-character text)."""
+        """Mean nats per predicted character (NaN for a one-character text), the text read as one
+        stream from a zero state: each character predicted from all the characters before it.
+        ``model.evaluate`` (and validation) cut a text of more than 2,000 characters into up to 64
+        streams, each from a fresh state, and start each line afresh in lines mode: theirs is
+        the figure to compare with ``history.val_loss``; this one is slightly lower on a long
+        text, whose stream starts lose context there."""
         return float(self.loss.mean()) if len(self.loss) else math.nan
 
     @property

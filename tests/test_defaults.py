@@ -19,8 +19,10 @@ from charrnn_magic.defaults import (
     default_steps,
     most_passes,
 )
+from charrnn_magic.evaluation import ValidationSample
 from charrnn_magic.progress import overfitting
-from charrnn_magic.train import Progress, ValidationSample, automatic_stop
+from charrnn_magic.stopping import automatic_stop
+from charrnn_magic.train import Progress
 from tests import datasets
 
 # An original poem of about 100 characters.
@@ -280,8 +282,9 @@ def test_over_fitting_is_said_in_the_status_and_the_summary():
 
 
 def test_validation_is_spaced_out_when_it_would_cost_more_than_a_tenth_of_the_run():
+    from charrnn_magic.session import TrainingSession
     from charrnn_magic.settings import TRAIN_DEFAULTS, resolve
-    from charrnn_magic.train import TrainingSession, _eval_every
+    from charrnn_magic.train import _eval_every
     from charrnn_magic.vocab import Vocab
 
     text = datasets.prose(1_000_000)
@@ -330,7 +333,7 @@ def test_validation_evaluates_a_bounded_fixed_sample_and_can_be_cut_short():
 
 
 def test_fit_validates_on_the_sample_unless_asked_for_all(monkeypatch):
-    import charrnn_magic.train as train
+    import charrnn_magic.evaluation as train
 
     monkeypatch.setattr(train, "VALIDATION_CHARS", 1_000)
     text = datasets.prose(30_000)
@@ -342,7 +345,7 @@ def test_fit_validates_on_the_sample_unless_asked_for_all(monkeypatch):
         seen.append(self.chars)
 
     monkeypatch.setattr(train.ValidationSample, "__init__", recording)
-    import charrnn_magic.charrnn as facade
+    import charrnn_magic.session as facade
     monkeypatch.setattr(facade, "VALIDATION_CHARS", 1_000)
     CharRNN(cell="gru", hidden_size=8, layers=1).fit(text, steps=2, seed=1)
     CharRNN(cell="gru", hidden_size=8, layers=1).fit(text, steps=2, seed=1, full_validation=True)

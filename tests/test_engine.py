@@ -469,7 +469,7 @@ def test_cosine_schedule_lowers_the_learning_rate_over_the_run():
 @pytest.mark.parametrize("cell,masked", [("lstm", False), ("gru", True)])
 def test_two_halves_in_parallel_give_the_whole_batch_gradient(cell, masked, process):
     from charrnn_magic.model import Network
-    from charrnn_magic.train import HalvesInParallel
+    from charrnn_magic.workers import HalvesInParallel
 
     net = Network(cell, 9, 12, layers=2, dtype="float64")
     net.init_weights(np.random.default_rng(0))
@@ -663,8 +663,10 @@ def test_the_training_loop_runs_on_what_it_is_handed_without_a_model():
 
     from charrnn_magic.model import Network
     from charrnn_magic.optim import OPTIMIZERS
+    from charrnn_magic.session import TrainingSession
     from charrnn_magic.settings import TRAIN_DEFAULTS, resolve
-    from charrnn_magic.train import History, StopRules, TrainingSession, run
+    from charrnn_magic.stopping import StopRules
+    from charrnn_magic.train import History, run
     from charrnn_magic.vocab import Vocab
 
     model = CharRNN.from_preset("classic", hidden_size=8)
@@ -688,7 +690,7 @@ def test_the_training_loop_runs_on_what_it_is_handed_without_a_model():
 
 
 def test_continued_lines_training_keeps_its_validation_lines(monkeypatch):
-    import charrnn_magic.charrnn as engine
+    import charrnn_magic.session as engine
 
     seen = []
 
@@ -810,3 +812,22 @@ def test_a_model_and_its_worker_child_process_are_freed_with_the_last_reference(
     gc.collect()
     assert gone() is None
     assert child.wait(timeout=10) == 0                  # the child ends: its socket closed
+
+
+def test_the_sampling_methods_take_the_one_definition_of_their_arguments():
+    """``sample``, ``sample_with_probs`` and ``sample_stream`` take ``SampleRequest``'s fields
+    with its defaults (``sample_stream`` makes one sample: no ``count``), so that an option
+    added there and not to a method, or a default changed in one, fails here."""
+    import dataclasses
+    import inspect
+
+    from charrnn_magic.sampling import SampleRequest
+
+    fields = {f.name: f.default for f in dataclasses.fields(SampleRequest)}
+    for method in (CharRNN.sample, CharRNN.sample_with_probs, CharRNN.sample_stream):
+        params = {name: p.default for name, p in inspect.signature(method).parameters.items()
+                  if name != "self"}
+        expected = dict(fields)
+        if method is CharRNN.sample_stream:
+            del expected["count"]
+        assert params == expected, method.__name__

@@ -370,11 +370,12 @@ def test_evaluating_a_big_stream_text_gathers_one_window_at_a_time(stream_model)
 
 
 def test_stream_validation_reads_a_bounded_part_of_a_big_text():
-    from charrnn_magic.train import VALIDATION_CHARS
+    from charrnn_magic.evaluation import VALIDATION_CHARS
+    from charrnn_magic.session import prepare_fit
 
     model = CharRNN(cell="rnn", hidden_size=4, layers=1)
     text = (NAMES.replace("\n", " ") * 4_000)[:1_500_000]
-    session, _ = model._prepare(text, 1, None, None, None, eval_every=None, seed=1, mode=None,
+    session, _ = prepare_fit(model, text, 1, None, None, None, eval_every=None, seed=1, mode=None,
                              seq_length=None, batch_size=None, optimizer=None, lr=None,
                              clip=None, clip_mode=None, val_fraction=0.5, lower=None,
                              lr_schedule=None, raw_text=None, full_validation=False,
@@ -391,17 +392,18 @@ def test_ascii_chunks_still_name_unknown_characters():
 
 
 def test_lines_validation_is_cut_and_bounded_like_training():
-    from charrnn_magic.train import VALIDATION_CHARS
+    from charrnn_magic.evaluation import VALIDATION_CHARS
+    from charrnn_magic.session import prepare_fit
 
     model = CharRNN(cell="rnn", hidden_size=4, layers=1)
     lines = ["ab" * 100_000] + ["anna", "bob"] * 40_000
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LongLinesCut)
-        session, _ = model._prepare("\n".join(lines) + "\n", 1, None, None, None, eval_every=None,
-                                 seed=1, mode="lines", seq_length=None, batch_size=None,
-                                 optimizer=None, lr=None, clip=None, clip_mode=None,
-                                 val_fraction=0.5, lower=None, lr_schedule=None, raw_text=None,
-                                 full_validation=False, holdout=None,
+        session, _ = prepare_fit(model, "\n".join(lines) + "\n", 1, None, None, None,
+                                 eval_every=None, seed=1, mode="lines", seq_length=None,
+                                 batch_size=None, optimizer=None, lr=None, clip=None,
+                                 clip_mode=None, val_fraction=0.5, lower=None, lr_schedule=None,
+                                 raw_text=None, full_validation=False, holdout=None,
                                  weight_decay=None)
     starts, lengths, whole = session.val_spans
     assert lengths.max() <= MAX_LINE

@@ -348,8 +348,7 @@ def test_every_choice_of_the_engine_is_an_option_and_a_setting(ip):
     from charrnn_magic.data import MODES
     from charrnn_magic.model import DTYPES
     from charrnn_magic.notebook.magics import CharRNNMagics
-    from charrnn_magic.optim import CLIP_MODES, OPTIMIZERS
-    from charrnn_magic.train import LR_SCHEDULES
+    from charrnn_magic.optim import CLIP_MODES, LR_SCHEDULES, OPTIMIZERS
 
     parser = ip.magics_manager.registry["CharRNNMagics"].magics["line"]["charrnn_train"].parser
     actions = {a.dest: a for a in parser._actions}
