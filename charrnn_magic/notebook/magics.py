@@ -47,6 +47,7 @@ from ..text import check_no_surrogates, normalize
 from ..trace import MAX_CHARS as MAX_TRACE_CHARS
 from ..train import LR_SCHEDULES, TrainingDiverged
 from ..vocab import Vocab, describe_chars, describe_missing
+from . import export_magics
 from .display import Sample, SampleList, mark_printed
 from .options import (
     described,
@@ -1044,12 +1045,14 @@ def is_model(obj) -> bool:
 def load_ipython_extension(ip):
     """Register the magics with ``ip`` (``%load_ext charrnn_magic`` calls this)."""
     unload_ipython_extension(ip)     # loading twice must not leave two instances behind
-    ip.register_magics(CharRNNMagics(shell=ip))
+    ip.register_magics(magics := CharRNNMagics(shell=ip))
+    ip.register_magics(export_magics.ExportMagics(ip, magics))
 
 
 def unload_ipython_extension(ip):
     """Remove the magics again: ``%unload_ext`` then ``%load_ext`` (or ``%reload_ext``) works."""
     manager = ip.magics_manager
+    export_magics.unregister(ip)
     instance = manager.registry.pop(CharRNNMagics.__name__, None)
     if instance is None:
         return
