@@ -382,6 +382,7 @@
     const greedy = temperature < MIN_TEMPERATURE;
     const vocab = this.vocab;
     const lines = this.lines;
+    const model = this;
     let done = false;
     return {
       state,
@@ -418,6 +419,20 @@
         net.step(id, state, logits, null);
         id = vocab.indexOf(char);
         remaining = Math.max(remaining, 1);
+        done = false;
+      },
+      /** A sampler of its own that goes on from here (the state copied). */
+      fork() {
+        const forked = model.sampler(Object.assign({}, o, { prime: "", seedChar: "" }));
+        forked.adopt(net.copyState(state), id);
+        return forked;
+      },
+      adopt(newState, newId) {
+        for (let l = 0; l < state.length; l++) {
+          for (let k = 0; k < state[l].length; k++) state[l][k].set(newState[l][k]);
+        }
+        id = newId;
+        pending = [];
         done = false;
       },
     };

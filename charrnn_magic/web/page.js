@@ -13,6 +13,8 @@
   const data = JSON.parse(document.getElementById("charrnn-model").textContent);
   const model = new Engine.Model(data);
   window.charrnn = Engine.makeApi(model);
+  /** Milliseconds since the page began loading: the weights decoded, the first sample shown. */
+  window.charrnn.timings = { decoded: performance.now(), firstSample: null };
   const net = model.net;
   /** Milliseconds of work between two chances for the browser to handle input and paint. */
   const SLICE_MS = 8;
@@ -86,7 +88,7 @@
     temperature: el("input", { id: "temperature", type: "range", min: "0", max: "2",
                                step: "0.05", value: "0.8" }),
     length: el("input", { id: "length", type: "range", min: "10", max: "1000", step: "10",
-                          value: model.lines ? "100" : "300" }),
+                          value: model.lines ? "100" : "200" }),
     seedChar: el("input", { id: "seed-char", type: "text", maxLength: 2, size: 2 }),
     prime: el("input", { id: "prime", type: "text", size: 24 }),
     topK: el("input", { id: "top-k", type: "number", min: "0", max: String(net.V), value: "0" }),
@@ -144,6 +146,7 @@
         model.sampler(Object.assign({ seed: seed + k }, options)));
     } catch (error) {
       status.textContent = error.message;
+      if (!trace.chars.length) retrace();
       return;
     }
     status.textContent = "";
@@ -152,32 +155,35 @@
     const texts = samplers.map(() => "");
     const live = samplers.map(() => true);
     const colour = inputs.confidence.checked;
+    let k = 0;
     runSliced(() => {
-      let any = false;
-      const pieces = boxes.map(() => document.createDocumentFragment());
-      for (let n = 0; n < 16; n++) {
-        for (let k = 0; k < samplers.length; k++) {
-          if (!live[k]) continue;
-          const next = samplers[k].next();
-          if (next === null) {
-            live[k] = false;
-            continue;
-          }
-          any = true;
-          texts[k] += next.char;
-          const span = el("span", { textContent: next.char });
-          if (colour && !Number.isNaN(next.p)) {
-            span.style.backgroundColor = confidenceColour(next.p);
-            span.title = (100 * next.p).toFixed(1) + " %";
-          }
-          pieces[k].append(span);
-        }
+      // One character of one sample per call, the samples in turn.
+      for (let tries = 0; tries < samplers.length && !live[k]; tries++) {
+        k = (k + 1) % samplers.length;
       }
-      boxes.forEach((box, k) => box.append(pieces[k]));
-      return !any;
+      if (!live[k]) return true;
+      const next = samplers[k].next();
+      if (next === null) {
+        live[k] = false;
+      } else {
+        texts[k] += next.char;
+        const span = el("span", { textContent: next.char });
+        if (colour && !Number.isNaN(next.p)) {
+          span.style.backgroundColor = confidenceColour(next.p);
+          span.title = (100 * next.p).toFixed(1) + " %";
+        }
+        boxes[k].append(span);
+      }
+      k = (k + 1) % samplers.length;
+      return false;
     }, () => token !== generation, () => {
       lastSamples = texts;
+      steerFrom = samplers[0];
       startSteer();
+      if (window.charrnn.timings.firstSample === null) {
+        window.charrnn.timings.firstSample = performance.now();
+        retrace();                  // the inside view once the first sample is shown
+      }
     });
   }
 
@@ -202,14 +208,12 @@
     steerChoices, steerText, steerRestart,
   ]));
   let steerer = null;
+  let steerFrom = null;       // the first sample's sampler, where steering starts
 
+  /** Steer from the end of the first sample (its sampler's state, copied: no re-run). */
   function startSteer() {
-    const prime = (inputs.prime.value || "") + (lastSamples[0] || "");
-    try {
-      steerer = model.sampler({ prime: prime || undefined, length: 1, temperature: 0 });
-    } catch (error) {
-      steerer = model.sampler({ length: 1, temperature: 0 });
-    }
+    if (!steerFrom) return;
+    steerer = steerFrom.fork();
     steerText.textContent = lastSamples[0] || "";
     showChoices();
   }
@@ -315,7 +319,7 @@
       return g;
     });
     runSliced(() => {
-      for (let n = 0; n < 32 && t < chars.length; n++, t++) {
+      if (t < chars.length) {
         const id = trace.ids[t];
         if (id >= 0) {
           net.step(id, state, logits, gates);
@@ -329,6 +333,7 @@
         }
         trace.probs.set(probs, t * net.V);
         if ((t + 1) % CHECKPOINT_EVERY === 0) trace.checkpoints.push(net.copyState(state));
+        t++;
       }
       trace.T = t;
       return t >= chars.length;
@@ -400,6 +405,5 @@
 
   // ------------------------------------------------------------------ start
   regenerate();
-  retrace();
   window.charrnn.ready = true;
 })();
