@@ -304,7 +304,7 @@
     while (same < chars.length && same < trace.T && chars[same] === trace.chars[same]) same++;
     const k0 = Math.min(Math.floor(same / CHECKPOINT_EVERY), trace.checkpoints.length - 1);
     let t = k0 >= 0 ? k0 * CHECKPOINT_EVERY : 0;
-    let state = k0 >= 0 ? net.copyState(trace.checkpoints[k0]) : net.zeroState();
+    const state = k0 >= 0 ? net.copyState(trace.checkpoints[k0]) : net.zeroState();
     trace.checkpoints.length = Math.max(k0 + 1, 0);
     if (!trace.checkpoints.length) trace.checkpoints.push(net.copyState(state));
     trace.chars = chars;
