@@ -68,20 +68,37 @@
   }
 
   // ------------------------------------------------------------------ arithmetic
-  /** out[j] = sum_i x[i] W[j, i] (+ bias[j]) for the (n, m) row-major W: x @ W.T. */
+  /** out[j] = sum_i x[i] W[j, i] (+ bias[j]) for the (n, m) row-major W: x @ W.T. Four rows at
+   * a time, so that each x[i] read serves four products (a quarter faster in V8 than one row
+   * with four partial sums; benchmarks/README.md). */
   function matvec(W, x, n, m, out, bias) {
-    for (let j = 0; j < n; j++) {
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      const row = j * m;
-      let i = 0;
-      for (; i + 3 < m; i += 4) {
-        s0 += W[row + i] * x[i];
-        s1 += W[row + i + 1] * x[i + 1];
-        s2 += W[row + i + 2] * x[i + 2];
-        s3 += W[row + i + 3] * x[i + 3];
+    let j = 0;
+    for (; j + 3 < n; j += 4) {
+      const r0 = j * m, r1 = r0 + m, r2 = r1 + m, r3 = r2 + m;
+      let a = 0, b = 0, c = 0, d = 0;
+      for (let i = 0; i < m; i++) {
+        const xi = x[i];
+        a += W[r0 + i] * xi;
+        b += W[r1 + i] * xi;
+        c += W[r2 + i] * xi;
+        d += W[r3 + i] * xi;
       }
-      for (; i < m; i++) s0 += W[row + i] * x[i];
-      out[j] = s0 + s1 + s2 + s3 + (bias ? bias[j] : 0);
+      if (bias) {
+        a += bias[j];
+        b += bias[j + 1];
+        c += bias[j + 2];
+        d += bias[j + 3];
+      }
+      out[j] = a;
+      out[j + 1] = b;
+      out[j + 2] = c;
+      out[j + 3] = d;
+    }
+    for (; j < n; j++) {
+      let s = 0;
+      const row = j * m;
+      for (let i = 0; i < m; i++) s += W[row + i] * x[i];
+      out[j] = s + (bias ? bias[j] : 0);
     }
     return out;
   }
