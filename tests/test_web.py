@@ -99,13 +99,13 @@ def open_page(browser, model, tmp_path, name="page.html", **options) -> Opened:
 # ------------------------------------------------------------------ models
 @pytest.fixture(scope="module")
 def models():
-    """Tiny models of every cell with one and two layers, a few steps each: parity needs no
-    good model."""
+    """Small models of every cell with one and two layers, 60 steps each: far from good, but
+    their weights have moved from the start, which float16 rounding errors grow with."""
     out = {}
     for cell in ("rnn", "lstm", "gru"):
         for layers in (1, 2):
-            model = CharRNN(cell, 24, layers)
-            model.fit(VERSE, steps=4, seed=1)
+            model = CharRNN(cell, 32, layers)
+            model.fit(VERSE, steps=60, seed=1)
             out[cell, layers] = model
     return out
 
@@ -133,9 +133,13 @@ def test_probabilities_and_states_match_the_engine(browser, models, tmp_path, ce
                 for kind in trace.kinds:
                     states = np.array(opened.js("([t, l, k]) => charrnn.states(t, l, k)",
                                                 [PARITY_TEXT, layer, kind]))
-                    error = np.abs(states - trace.state(layer, kind)).max()
+                    expected = trace.state(layer, kind)
+                    # An LSTM's cell state is unbounded (|c| reached 13 to 50 here): the
+                    # engine's own float32 rounding is relative to it, and so is the error.
+                    scale = max(1.0, float(np.abs(expected).max()))
+                    error = np.abs(states - expected).max() / scale
                     assert error <= tolerance, (f"{cell} layer {layer} {kind}, "
-                                                f"float32={float32}: {error}")
+                                                f"float32={float32}: {error} (scale {scale})")
             assert opened.requests == [] and opened.errors == []
         finally:
             opened.close()
