@@ -228,7 +228,8 @@ def test_the_page_as_a_user_meets_it(browser, verse_model, tmp_path, shots):
     opened = open_page(browser, verse_model, tmp_path, name="verse.html")
     page = opened.page
     try:
-        wait_until(page, "() => document.querySelector('#samples pre').textContent.length >= 200")
+        wait_until(page, "() => document.querySelector('#samples').dataset.state === 'done'")
+        assert len(sample_text(page)) >= 200
         assert page.locator("#title").inner_text().startswith("A character-level GRU")
         assert "80 steps" in page.locator("#card").inner_text()
         page.screenshot(path=str(shots / "page.png"), full_page=True)
@@ -241,8 +242,8 @@ def test_the_page_as_a_user_meets_it(browser, verse_model, tmp_path, shots):
         wait_until(page, "() => document.querySelector('#temperature-value').textContent"
                                " === '1.20'")
         wait_until(page, "b => document.querySelector('#samples').innerText !== b"
-                               " && document.querySelector('#samples pre').textContent.length"
-                               " >= 200", before)
+                         " && document.querySelector('#samples').dataset.state === 'done'",
+                   before)
         assert sample_text(page) != before
 
         # Steer mode: a click on one of the five likeliest appends it.

@@ -150,6 +150,7 @@
       return;
     }
     status.textContent = "";
+    samples.dataset.state = "sampling";
     const boxes = samplers.map((_, k) => el("pre", { className: "sample", dataset: { k } }));
     samples.replaceChildren(...boxes);
     const texts = samplers.map(() => "");
@@ -177,6 +178,7 @@
       k = (k + 1) % samplers.length;
       return false;
     }, () => token !== generation, () => {
+      samples.dataset.state = "done";
       lastSamples = texts;
       steerFrom = samplers[0];
       startSteer();
