@@ -50,9 +50,12 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def shots(tmp_path_factory):
+def shots(tmp_path_factory, request):
+    """The folder the screenshots are kept in, named on the terminal (past pytest's capture)."""
     folder = tmp_path_factory.mktemp("web-screenshots")
-    print(f"\nscreenshots of the web page in {folder}")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"\nscreenshots of the web page in {folder}")
     return folder
 
 
@@ -164,6 +167,8 @@ def test_greedy_samples_equal_the_engine_and_a_poem_is_recited(browser, models, 
             assert page == model.sample(300, temperature=0, prime=prime)
         top_1 = opened.js("() => charrnn.sample({length: 300, temperature: 1.3, topK: 1})")
         assert top_1 == model.sample(300, temperature=0)
+        top_p = opened.js("() => charrnn.sample({length: 300, temperature: 1.3, topP: 1e-9})")
+        assert top_p == top_1                 # the smallest set holding 1e-9: the likeliest
     finally:
         opened.close()
     opened = open_page(browser, poem_model, tmp_path, name="poem.html", float32=True)
