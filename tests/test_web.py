@@ -10,6 +10,7 @@ extra); without them these tests fail.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -53,9 +54,9 @@ def browser():
 def shots(tmp_path_factory, request):
     """The folder the screenshots are kept in, named on the terminal (past pytest's capture)."""
     folder = tmp_path_factory.mktemp("web-screenshots")
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nscreenshots of the web page in {folder}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\nscreenshots of the web page in {folder}")
     return folder
 
 
