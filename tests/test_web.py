@@ -410,13 +410,22 @@ def test_export_magic(ip, models, tmp_path, capsys):
     assert isinstance(shown, Page) and shown._repr_html_().startswith("<iframe")
     assert '"' not in shown._repr_html_().split('srcdoc="', 1)[1].split('" sandbox')[0]
     for line, message in ((f"tiny {tmp_path}/nope/x.html", "does not exist"),
-                          ("", "give the PATH"), ("nobody x.html", "no model 'nobody'")):
+                          ("", "give the PATH"), ("tiny", "give the PATH"),
+                          ("nobody x.html", "no model 'nobody'")):
         with pytest.raises(UsageError, match=message) as error:
             ip.run_line_magic("charrnn_export", line)
         assert "\n" not in str(error.value)
     ip.user_ns["raw"] = CharRNN()
     with pytest.raises(UsageError, match="not trained yet"):
         ip.run_line_magic("charrnn_export", f"raw {path}")
+
+
+def test_a_loaded_model_exports_with_a_sampled_probe(models, tmp_path):
+    model = CharRNN.load(models["gru", 2].save(tmp_path / "m.safetensors"))
+    assert model.training_text is None
+    page = model.page().html
+    data = json.loads(page.split('id="charrnn-model">', 1)[1].split("</script>", 1)[0])
+    assert len(data["probe"]) >= 100 and set(data["probe"]) <= set(model.vocab.chars)
 
 
 def test_the_page_json_is_inert(models):

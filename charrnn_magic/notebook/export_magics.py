@@ -48,11 +48,18 @@ class ExportMagics(Magics):
             %charrnn_export poems poems.html --float32 --title "My poems"
             %charrnn_export poems --inline
         """
+        from .magics import is_model  # here: magics.py imports this module
+
         args = self.lookup._parse(self.charrnn_export, line, "charrnn_export")
         first, path = args.first, args.path
-        if path is None and first is not None and (
-                not args.inline or first.lower().endswith((".html", ".htm")) or os.sep in first):
-            first, path = None, first
+        if path is None and first is not None:
+            looks_like_path = first.lower().endswith((".html", ".htm")) or os.sep in first
+            is_a_model = is_model(self.shell.user_ns.get(first))
+            if is_a_model and not looks_like_path and not args.inline:
+                raise UsageError(f"%charrnn_export: give the PATH of the .html file to write "
+                                 f"(e.g. %charrnn_export {first} {first}.html), or --inline")
+            if looks_like_path or not is_a_model:
+                first, path = None, first
         if path is None and not args.inline:
             raise UsageError("%charrnn_export: give the PATH of the .html file to write, or "
                              "--inline to show the page here")

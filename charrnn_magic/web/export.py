@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..text import normalize
+from ..vocab import describe_chars
+
 #: The largest page ``export_html`` writes, in bytes: a browser decodes a page this big in a few
 #: seconds; a bigger model belongs in a checkpoint.
 MAX_BYTES = 50_000_000
@@ -82,8 +85,8 @@ def default_probe(model) -> str:
     if not text:
         return model.sample(PROBE_CHARS // 2, temperature=0.8, seed=0)
     start = max(0, len(text) // 2 - PROBE_CHARS // 2)
-    line = text.rfind("\n", 0, start)
-    start = line + 1 if line >= 0 and start - line < 400 else start
+    line = text.rfind("\n", max(0, start - 400), start)
+    start = line + 1 if line >= 0 else start
     return text[start : start + PROBE_CHARS]
 
 
@@ -92,15 +95,13 @@ def _probe(model, probe) -> str:
         return default_probe(model)
     if not isinstance(probe, str):
         raise ValueError(f"probe must be a str, not {type(probe).__name__}")
-    text = probe if model._settings.get("raw_text") else probe.replace("\r\n", "\n")
+    text = probe if model._settings.get("raw_text") else normalize(probe)
     if model._settings.get("lower"):
         text = text.lower()
     if not text:
         raise ValueError("the probe is empty: give some text the model knows, or leave it out")
     missing = model.vocab.missing(text)
     if missing:
-        from ..vocab import describe_chars
-
         raise ValueError(f"the probe has character(s) outside the model's vocabulary: "
                          f"{describe_chars(missing)}; remove them or give another probe")
     return text[:20_000]
