@@ -251,6 +251,9 @@ def test_the_page_as_a_user_meets_it(browser, verse_model, tmp_path, shots):
                          " && document.querySelector('#samples').dataset.state === 'done'",
                    before)
         assert sample_text(page) != before
+        # What shows is the newest request's sample: the seven before it were dropped.
+        newest = opened.js("() => charrnn.sample({length: 200, temperature: 1.2, seed: 1})")
+        assert page.locator("#samples pre").text_content() == newest
 
         # Steer mode: a click on one of the five likeliest appends it.
         wait_until(page, "() => document.querySelectorAll('#steer-choices button').length === 5")
