@@ -48,16 +48,18 @@ wheel, sdist = sys.argv[1:]
 wanted = sorted(os.environ["MODULES"].split())
 # Named here so that a move of the corpora or of the notebook layer is noticed.
 for must in ("charrnn_magic/corpora.py", "charrnn_magic/notebook/__init__.py",
-             "charrnn_magic/__main__.py"):
+             "charrnn_magic/__main__.py", "charrnn_magic/web/export.py"):
     if must not in wanted:
         sys.exit(f"{must} is not in the checkout any more: update .ci/check_wheel.sh")
 in_wheel = set(zipfile.ZipFile(wheel).namelist())
 with tarfile.open(sdist) as tar:
     # An sdist's files sit in one top folder, NAME-VERSION/.
     in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+# The web page's assets are package data, not modules: named here.
+web = ["charrnn_magic/web/engine.js", "charrnn_magic/web/page.js", "charrnn_magic/web/page.css"]
 bad = False
-for what, names, extra in (("wheel", in_wheel, []),
-                           ("sdist", in_sdist, ["pyproject.toml", "README.md"])):
+for what, names, extra in (("wheel", in_wheel, web),
+                           ("sdist", in_sdist, ["pyproject.toml", "README.md", *web])):
     missing = [m for m in wanted + extra if m not in names]
     if missing:
         print(f"missing from the {what}: {', '.join(missing)}", file=sys.stderr)
@@ -100,6 +102,18 @@ step "python -m charrnn_magic --steps 5 (the built-in verse corpus)"
 "$venv_python" -m charrnn_magic --steps 5 > main.out 2>&1 || { cat main.out; fail "python -m charrnn_magic"; }
 cat main.out
 grep -q "sample at temperature" main.out || fail "python -m charrnn_magic printed no sample"
+
+step "export a web page from the installed wheel (its JavaScript and CSS are package data)"
+"$venv_python" - <<'EOF' || fail "the installed wheel cannot export a web page"
+from charrnn_magic import CharRNN
+
+model = CharRNN("gru", 16, 1)
+model.fit("the cat sat on the mat.\n" * 20, steps=3, seed=0)
+page = model.export_html("page.html").read_text(encoding="utf-8")
+for needle in ("CharRNNEngine", "window.charrnn", "charrnn-model"):
+    assert needle in page, f"the exported page lacks {needle!r}"
+print(f"exported page.html, {len(page.encode()):,} bytes")
+EOF
 
 step "IPython: %load_ext charrnn_magic, %%charrnn_train, %charrnn_sample"
 # IPython runs each of exec_lines as a cell of its own (a cell magic must start its cell),

@@ -348,6 +348,19 @@ class CharRNN:
         from .notebook.panel import sampler_panel
         return sampler_panel(self, **options)
 
+    def export_html(self, path, **options):
+        """Write the model as one self-contained web page that samples and shows its units with
+        no Python and no network (see ``charrnn_magic.web.export``; options ``float32``,
+        ``probe``, ``title``, ``name``). Returns the path written."""
+        from .web.export import export_html
+        return export_html(self, path, **options)
+
+    def page(self, **options):
+        """The same page, shown live in the notebook's output (an ``<iframe srcdoc>`` that keeps
+        working in the saved notebook, nbconvert's HTML and nbviewer)."""
+        from .web.export import page
+        return page(self, **options)
+
     # ------------------------------------------------------------------ looking inside
     def trace(self, text: str, layers=None, states=None, **options):
         """What every unit did over ``text``: a ``Trace`` with each layer's states and gates at

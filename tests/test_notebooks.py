@@ -105,6 +105,11 @@ def check(name: str, nb) -> None:
         assert all_text(cell_with(nb, "docs_copy.fit")).split() == ["True", "True"]
     elif name == "background":
         assert "training in the background" in stream_text(cell_with(nb, "--background"))
+    elif name == "share":
+        out = stream_text(cell_with(nb, "%charrnn_export"))
+        assert re.search(r"exported verse to .*verse\.html \([\d,]+ kB\)", out), out
+        page = cell_with(nb, "verse.page(").outputs[0]["data"]["text/html"]
+        assert page.startswith('<iframe class="charrnn-page" srcdoc="') and "charrnn-model" in page
     elif name == "inside":
         quote = re.search(r"in_quotes: layer \d+ \w\[\d+\] r=([-+]\d\.\d+)",
                           stream_text(cell_with(nb, "quote = ")))

@@ -77,8 +77,8 @@ def test_the_main_job_command_runs(tmp_path):
 
 # ---- magics, options and settings ------------------------------------------------------------
 def magic_parsers(shell) -> dict[str, argparse.ArgumentParser]:
-    instance = shell.magics_manager.registry["CharRNNMagics"]
-    return {name: func.parser for name, func in instance.magics["line"].items()}
+    registry = shell.magics_manager.registry
+    return {name: func.parser for name, func in registry["CharRNNMagics"].magics["line"].items()}
 
 
 def option_strings(parser: argparse.ArgumentParser) -> set[str]:

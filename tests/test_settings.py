@@ -306,8 +306,7 @@ def test_the_stop_reasons_are_worded_once():
 
 
 def test_unloading_removes_every_magics_class_of_the_package(ip):
-    """A family registered as a class of its own (as ``export_magics`` may be) goes with
-    ``%unload_ext`` too."""
+    """A family registered as a class of its own goes with ``%unload_ext`` too."""
     from charrnn_magic.notebook.sample_magics import SampleMagics
 
     ip.register_magics(SampleMagics(shell=ip))

@@ -10,9 +10,10 @@ Load with ``%load_ext charrnn_magic`` (or ``c.InteractiveShellApp.extensions =
 
 The magics are ``%%charrnn_train`` / ``%charrnn_train``, ``%charrnn_sample``,
 ``%charrnn_panel``, ``%%charrnn_inspect`` / ``%charrnn_inspect``, ``%charrnn_save``,
-``%charrnn_load``, ``%charrnn_list`` and ``%charrnn_info``; ``%charrnn_train?`` (and so on)
-shows the full help of each. Each family lives in its own module (``train_magics``,
-``sample_magics``, ``inspect_magics``, ``file_magics``, on ``magic_base``); this one joins them.
+``%charrnn_load``, ``%charrnn_list``, ``%charrnn_info`` and ``%charrnn_export``;
+``%charrnn_train?`` (and so on) shows the full help of each. Each family lives in its own module
+(``train_magics``, ``sample_magics``, ``inspect_magics``, ``file_magics``, ``export_magics``, on
+``magic_base``); this one joins them.
 
 Defaults are traitlets of :class:`CharRNNMagics`: ``%config CharRNNMagics`` lists them,
 ``%config CharRNNMagics.hidden_size = 256`` changes one for the session, and
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from IPython.core.magic import magic_kinds, magics_class
 
+from .export_magics import ExportMagics
 from .file_magics import FileMagics
 from .inspect_magics import InspectMagics
 from .magic_base import is_model
@@ -49,7 +51,7 @@ def joined(cls):
 
 
 @joined
-class CharRNNMagics(TrainMagics, SampleMagics, InspectMagics, FileMagics):
+class CharRNNMagics(TrainMagics, SampleMagics, InspectMagics, FileMagics, ExportMagics):
     """Train character-level RNNs on text from cells, files or built-in corpora, and sample.
 
     One class, so that one ``%config CharRNNMagics`` holds every default and all the magics
