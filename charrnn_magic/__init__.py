@@ -39,10 +39,10 @@ The modules, in the order a text flows through them (engine first, then the fron
 """
 from .charrnn import PRESETS, CharRNN
 from .train import History, Progress, TrainingDiverged
+from .version import __version__
 from .vocab import Vocab
 
-__all__ = ["CharRNN", "History", "Progress", "TrainingDiverged", "Vocab", "PRESETS"]
-__version__ = "0.1.0"
+__all__ = ["CharRNN", "History", "Progress", "TrainingDiverged", "Vocab", "PRESETS", "__version__"]
 
 
 def load_ipython_extension(ipython):

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..text import normalize
+from ..version import __version__
 from ..vocab import describe_chars
 
 #: The largest page ``export_html`` writes, in bytes: a browser decodes a page this big in a few
@@ -118,7 +119,6 @@ def _units(model, probe: str) -> list[dict]:
 
 def card(model, dtype: str, name: str | None) -> dict:
     """The model card the page shows: what the model is and how it was trained."""
-    from .. import __version__
 
     h, s = model.history, model._settings
     seen = model.step * s.get("batch_size", 0) * s.get("seq_length", 0)
