@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, sampling, timeline
+from . import budget, checkpoint, sampling, timeline
 from .data import encode_text, evaluation_text, line_spans
 from .defaults import (
     LEARN_WHOLE_BELOW,
@@ -330,6 +330,7 @@ class CharRNN:
                              f"cannot continue in {mode} mode: train a new model for that")
         text = text if settings["raw_text"] else normalize(text)
         vocab, ids = encode_text(text.lower() if settings["lower"] else text, self.vocab, mode)
+        budget.check_fit(self, arch, len(vocab), len(ids), settings)     # before any big array
         if first:
             if (given["val_fraction"] is None and "val_fraction" not in self._fit_defaults
                     and len(ids) < LEARN_WHOLE_BELOW):
@@ -502,10 +503,11 @@ class CharRNN:
                                  seed)
         seed_char = plan.pop("seed_char")                  # lower-cased for a `lower` model
         with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
-            steps = list(generate(**plan, with_probs=with_probs))
+            ids, probs = sampling.collect(generate(**plan, with_probs=with_probs), self.vocab,
+                                          plan["length"], count, with_probs)
         drop = plan["stop_id"] if self.mode == "lines" else None
-        return sampling.decode(steps, self.vocab, count, with_probs=with_probs, seed_char=seed_char,
-                               drop_stop_id=drop)
+        return sampling.decode(ids, probs, self.vocab, seed_char=seed_char,
+                               stop_id=plan["stop_id"], drop_stop_id=drop)
 
     def _sample_plan(self, length, temperature, prime, seed_char, top_k, top_p, stop, count, seed):
         if not self.is_trained:

@@ -56,7 +56,8 @@ PRESETS = {
 
 def check_architecture(cell, hidden_size, layers, dropout, dtype) -> str:
     """Check the constructor's settings; returns the name of ``dtype`` (``"float32"`` for
-    ``np.float32`` too)."""
+    ``np.float32`` too). Whether the network fits in memory is known at the first fit, once the
+    text gives the vocabulary (``budget.check_fit``)."""
     check_choice("cell", cell, CELLS, "is not a cell type")
     check_int("hidden_size", hidden_size, 1)
     check_int("layers", layers, 1)
