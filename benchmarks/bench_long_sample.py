@@ -9,8 +9,10 @@ corpus (the work of a step does not depend on how good the weights are). Each ch
 
 - chars/s, from the wall time and from the CPU time (on a shared machine the wall time measures
   the neighbours too); the 1,000-character figure is the median of ``--repeat`` calls;
-- bytes per character: the growth of the peak resident memory (``ru_maxrss``) over the call,
-  divided by the characters returned (0 for 1,000 characters: they fit in memory already held).
+- bytes per character: the most memory allocated at once during one more call, traced by
+  ``tracemalloc`` (which NumPy reports its arrays to), over the characters returned. (The growth
+  of the peak resident memory says nothing here: a short sample fits in the memory training
+  already took.)
 
     python benchmarks/bench_long_sample.py            # 1,000 and 2,000,000
     python benchmarks/bench_long_sample.py --long 200000
@@ -27,7 +29,7 @@ import _common
 from _common import fmt_num, print_table
 
 _CHILD = r"""
-import json, resource, statistics, sys, time
+import json, statistics, sys, time, tracemalloc
 from IPython.core.interactiveshell import InteractiveShell
 n, repeat = int(sys.argv[1]), int(sys.argv[2])
 shell = InteractiveShell.instance()
@@ -37,16 +39,18 @@ shell.run_line_magic("charrnn_train", "m --corpus verse --cell gru --hidden 128 
 shell.run_line_magic("charrnn_sample", "m -n 1000 --random-seed 0 --quiet")      # warm-up
 wall, cpu = [], []
 for i in range(repeat):
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     w, c = time.perf_counter(), time.process_time()
     text = shell.run_line_magic("charrnn_sample", f"m -n {n} --random-seed {i} --quiet")
     wall.append(time.perf_counter() - w)
     cpu.append(time.process_time() - c)
-    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) * 1024
     assert len(text) == n, len(text)
     del text
+tracemalloc.start()
+before = tracemalloc.get_traced_memory()[0]
+text = shell.run_line_magic("charrnn_sample", f"m -n {n} --random-seed 0 --quiet")
+peak = tracemalloc.get_traced_memory()[1] - before
 print(json.dumps({"wall": statistics.median(wall), "cpu": statistics.median(cpu),
-                  "bytes": grown}))
+                  "bytes": peak}))
 """
 
 
@@ -71,7 +75,7 @@ def main(argv=None) -> None:
         rows.append([f"{n:,} characters", fmt_num(n / got["wall"]), fmt_num(n / got["cpu"]),
                      f"{got['wall'] * 1e3:,.0f} ms", f"{got['bytes'] / n:.1f}"])
     print_table(["%charrnn_sample -n N, GRU 2x128", "chars/s (wall)", "chars/s (CPU)",
-                 "wall time", "bytes/char (peak RSS growth)"], rows)
+                 "wall time", "bytes/char (traced peak)"], rows)
 
 
 if __name__ == "__main__":

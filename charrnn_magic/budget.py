@@ -25,6 +25,7 @@ left for Python, the notebook and the estimate's error.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -36,6 +37,9 @@ SHARE = 0.8
 #: Kept free under an address-space limit for what a run maps besides its arrays (thread stacks
 #: and malloc arenas of the worker threads, BLAS buffers).
 ADDRESS_SPACE_RESERVE = 256 << 20
+#: Gumbel noise sampling draws at a time, at most (fewer steps a block for many samples; at
+#: least one step's).
+NOISE_BYTES = 8 << 20
 #: Bytes of the second worker's process before its arrays (Python and NumPy).
 CHILD_BASE = 64 << 20
 #: Bytes of a Python ``str`` besides its characters, and of a list slot holding it.
@@ -73,6 +77,19 @@ def check(need: int, what: str, change: str) -> None:
     have = available()
     if have is not None and need > SHARE * have.bytes:
         raise ValueError(f"{what}; {have.where}: {change}")
+
+
+@contextlib.contextmanager
+def out_of_memory(what: str, change: str):
+    """Turn a MemoryError inside the block (an estimate too low, or memory taken by another
+    program since the check) into the ValueError the user would have had before: ``"{what}
+    ran out of memory; {where}: {change}"``."""
+    try:
+        yield
+    except MemoryError:
+        have = available()
+        where = f"; {have.where}" if have is not None else ""
+        raise ValueError(f"{what} ran out of memory{where}: {change}") from None
 
 
 def size(n: float) -> str:
@@ -231,13 +248,15 @@ def _smaller_model(hidden: int, layers: int) -> str:
 def sampling_bytes(cell: str, vocab_size: int, hidden: int, layers: int, count: int,
                    itemsize: int, filtered: bool = False) -> int:
     """The working arrays of generating ``count`` samples side by side, whatever their length:
-    a copy of the weights, each layer's state, step scratch and input, the logits, one step of
-    noise (the noise block is bounded apart, see ``sampling.NOISE_BYTES``), and top-k/top-p's
-    sorted copies."""
+    a copy of the weights, each layer's state, step scratch and input, the logits, a block of
+    noise (``NOISE_BYTES``, or one step's when that is more), and top-k/top-p's sorted
+    copies."""
     H, V, L = hidden, vocab_size, layers
     G = _GATES[cell] * H
-    per_sample = L * (_STATES[cell] * H + 3 * G + H) + 3 * V + (4 * V if filtered else 0)
-    return n_weights(cell, V, H, L) * itemsize + count * (per_sample * itemsize + 32)
+    per_sample = L * (_STATES[cell] * H + 3 * G + H) + 2 * G + 3 * V + (4 * V if filtered else 0)
+    step = count * V * itemsize
+    noise = max(step, min(NOISE_BYTES, 256 * step))            # sampling's block of steps
+    return n_weights(cell, V, H, L) * itemsize + count * (per_sample * itemsize + 32) + noise
 
 
 def sample_result_bytes(count: int, length: int, char_size: int, id_size: int,

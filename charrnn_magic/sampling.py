@@ -20,7 +20,6 @@ from .text import check_no_surrogates, normalize
 from .vocab import describe_chars
 
 _BLOCK = 256  # steps of Gumbel noise drawn at a time, at most
-NOISE_BYTES = 8 << 20  # and at most this much noise: fewer steps a block for many samples
 _PRIME_CHUNK = 256  # priming characters run through the network at a time
 
 #: Temperatures below this sample greedily, as 0 does. At 1e-6 the Gumbel noise (|g| < 17 in
@@ -115,8 +114,10 @@ def collect(steps, vocab, length: int, count: int, with_probs: bool = False):
     width = _char_width(vocab)
     id_dtype = vocab.id_dtype
     budget.check_sample_result(count, length, width, id_dtype.itemsize, with_probs)
-    ids = np.empty((length, count), id_dtype)                       # (length, count)
-    probs = np.empty((length, count), np.float32) if with_probs else None
+    with budget.out_of_memory("the sample", "ask for fewer characters (length, -n) or samples "
+                                            "(count, --count)"):
+        ids = np.empty((length, count), id_dtype)                   # (length, count)
+        probs = np.empty((length, count), np.float32) if with_probs else None
     n = 0
     for out in steps:
         if with_probs:
@@ -221,12 +222,13 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
     dot = np.dot
     t = 0
     while t < length:
-        n = max(1, min(_BLOCK, length - t, NOISE_BYTES // (count * V * net.dtype.itemsize)))
+        n = max(1, min(_BLOCK, length - t, budget.NOISE_BYTES // (count * V * net.dtype.itemsize)))
         # The head's bias plus this block's Gumbel noise: one (n, count, V) array.
         if greedy:
             head_bias = np.broadcast_to(by, (n, count, V))
         else:
-            head_bias = gumbel_noise(rng, (n, count, V), net.dtype) + by
+            head_bias = gumbel_noise(rng, (n, count, V), net.dtype)
+            head_bias += by
         for bias in head_bias:
             # One sample: a plain index gives a view, ten times cheaper than a fancy index's copy.
             x = embed[ids[0]] if single else embed[ids]              # (G,) or (count, G)

@@ -51,7 +51,12 @@ def read_text(path, *, raw: bool = False) -> str:
     if "\x00" in str(path):
         raise ValueError(f"{str(path)!r} has a NUL character: give the path of a text file")
     p = Path(os.path.expanduser(path))
-    data = _read_regular_file(p, path)
+    with budget.out_of_memory(f"reading {path}", "give a smaller file"):
+        return _decoded(_read_regular_file(p, path), path, raw)
+
+
+def _decoded(data: bytearray, path, raw: bool) -> str:
+    """The text of a file's bytes ``data``, checked and normalised as ``read_text`` says."""
     if _looks_utf16(data):
         raise ValueError(f"{path} is UTF-16 text: save it as UTF-8 and try again")
     if b"\x00" in data:

@@ -247,3 +247,35 @@ def test_what_the_machine_has_is_read_from_the_system_and_the_limit():
     (child,) = results
     assert child["bytes"] < (2 << 30) - budget.ADDRESS_SPACE_RESERVE
     assert "ulimit -v, is 2.0 GiB" in child["where"]
+
+
+def test_a_long_read_is_done_in_chunks_and_a_ctrl_c_stops_it(tmp_path, monkeypatch):
+    from charrnn_magic import text as text_module
+
+    path = tmp_path / "long.txt"
+    path.write_text("abc\n" * 1_000_000)                            # 4 MB
+    monkeypatch.setattr(text_module, "READ_CHUNK", 1 << 20)
+    real_fdopen, reads = os.fdopen, []
+
+    class Interrupted:
+        """The file, with a Ctrl-C arriving during its second chunk."""
+
+        def __init__(self, *args, **kwargs):
+            self.file = real_fdopen(*args, **kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def readinto(self, view):
+            reads.append(len(view))
+            if len(reads) == 2:
+                raise KeyboardInterrupt
+            return self.file.readinto(view)
+
+    monkeypatch.setattr(text_module.os, "fdopen", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        text_module.read_text(path)
+    assert reads == [1 << 20, 1 << 20]
