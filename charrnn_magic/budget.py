@@ -87,9 +87,14 @@ def out_of_memory(what: str, change: str):
     try:
         yield
     except MemoryError:
-        have = available()
-        where = f"; {have.where}" if have is not None else ""
-        raise ValueError(f"{what} ran out of memory{where}: {change}") from None
+        raise ran_out_of_memory(what, change) from None
+
+
+def ran_out_of_memory(what: str, change: str) -> ValueError:
+    """The ValueError for a MemoryError met by ``what`` (see ``out_of_memory``)."""
+    have = available()
+    where = f"; {have.where}" if have is not None else ""
+    return ValueError(f"{what} ran out of memory{where}: {change}")
 
 
 def size(n: float) -> str:

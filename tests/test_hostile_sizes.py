@@ -279,3 +279,23 @@ def test_a_long_read_is_done_in_chunks_and_a_ctrl_c_stops_it(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         text_module.read_text(path)
     assert reads == [1 << 20, 1 << 20]
+
+
+def test_an_estimate_too_low_still_ends_training_in_the_one_line_error():
+    """The check made blind (as if the estimate were far too low): the window that does not fit
+    ends the fit in the ValueError, and the model keeps its weights."""
+    results = run_child("""
+        from charrnn_magic import CharRNN, budget
+        budget.check_fit = lambda *args, **kwargs: None
+        resource.setrlimit(resource.RLIMIT_AS, (vm_size() + (768 << 20),) * 2)
+        model = CharRNN(cell="rnn", hidden_size=256, layers=1)
+        model.workers = 1
+        report(model.fit, "abcdefgh " * 200_000, steps=2, batch_size=4096, seq_length=400,
+               seed=1)
+        print(json.dumps({"step": model.step}))
+        """)
+    error, after = results
+    message = one_line_error(error, "ValueError")
+    assert message.startswith("training ran out of memory; this process may map")
+    assert "choose a smaller model, batch_size" in message
+    assert after == {"step": 0}
