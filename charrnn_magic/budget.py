@@ -15,8 +15,14 @@ What the machine can give (:func:`available`) is the smaller of the memory the s
 available (``MemAvailable`` in ``/proc/meminfo``: free memory plus the caches it can drop) and,
 when the process has an address-space or data limit (``ulimit -v``, ``resource.setrlimit``),
 what is left under it. Elsewhere ``os.sysconf`` gives the free physical pages, or failing that
-all of them; where nothing is known nothing is refused. No psutil: the two files it would read
-here are read directly, in a few lines, and the package keeps NumPy as its only dependency.
+all of them; where nothing is known nothing is refused. No psutil: on Linux it would read the
+same two files, read here in a few lines, and it would be one more compiled dependency for
+every install.
+
+A MemoryError that happens all the same (an estimate too low, or memory another program took
+since the check) is turned into the same kind of one-line ValueError where it can be met: in a
+training window (``train.run``), reading a file (``text.read_text``) and making a sample's
+arrays (``sampling.collect``); see :func:`out_of_memory`.
 
 The estimates (:func:`training_bytes`, :func:`sampling_bytes`, :func:`text_bytes`) count the
 arrays the engine allocates, term by term; ``benchmarks/README.md`` compares them with measured
