@@ -215,12 +215,15 @@ def check_architecture(cell: str, hidden: int, layers: int, dtype_size: int,
 def check_training(cell: str, vocab_size: int, hidden: int, layers: int, batch: int, window: int,
                    dtype_size: int, dtype_name: str, optimizer: str, snapshots: int,
                    dropout: bool, workers: int, mode: str = "stream",
-                   held_out: int = 100_000) -> None:
-    """Refuse a fit whose arrays (``training_bytes``) do not fit, naming the biggest part."""
-    check_architecture(cell, hidden, layers, dtype_size, dtype_name, vocab_size)
+                   held_out: int = 100_000, held: int = 0) -> None:
+    """Refuse a fit whose arrays (``training_bytes``) do not fit, naming the biggest part.
+    ``held``: bytes of them the model holds already (a continued fit), which the memory
+    available no longer counts."""
+    check_architecture(cell, hidden, layers, dtype_size, dtype_name, vocab_size,
+                       4 - held / (n_weights(cell, vocab_size, hidden, layers) * dtype_size))
     parts = training_bytes(cell, vocab_size, hidden, layers, batch, window, dtype_size,
                            optimizer, snapshots, dropout, workers, mode, held_out)
-    need = sum(parts.values())
+    need = sum(parts.values()) - held
     n = n_weights(cell, vocab_size, hidden, layers)
     evaluation = evaluation_bytes(cell, vocab_size, hidden, layers, dtype_size, mode, held_out)
     if parts["window"] > need / 2 and parts["window"] > 2 * evaluation:
@@ -230,9 +233,10 @@ def check_training(cell: str, vocab_size: int, hidden: int, layers: int, batch: 
         change = _smaller_model(hidden, layers)
         if snapshots and parts["copies"] > parts["weights"]:
             change += " (or keep fewer snapshots: CharRNN.snapshots)"
+    more = f", {size(held)} of it held already" if held else ""
     check(need, f"training a {layers} x {hidden:,} {cell.upper()} ({count_words(n)} weights) "
-                f"at batch {batch:,} x window {window:,} needs about {size(need)} "
-                f"({', '.join(f'{k} {size(v)}' for k, v in parts.items())})", change)
+                f"at batch {batch:,} x window {window:,} needs about {size(need + held)} "
+                f"({', '.join(f'{k} {size(v)}' for k, v in parts.items())}{more})", change)
 
 
 def check_fit(model, arch: dict, vocab_size: int, n_chars: int, settings: dict) -> None:
@@ -247,7 +251,21 @@ def check_fit(model, arch: dict, vocab_size: int, n_chars: int, settings: dict) 
     check_training(cell, vocab_size, hidden, layers, settings["batch_size"],
                    settings["seq_length"], dtype.itemsize, dtype.name, settings["optimizer"],
                    max(0, int(model.snapshots)), bool(arch["dropout"]), workers, settings["mode"],
-                   round(n_chars * settings["val_fraction"]))
+                   round(n_chars * settings["val_fraction"]), _held(model))
+
+
+def _held(model) -> int:
+    """Bytes a model holds already of what its next fit needs: weights and gradients, the
+    optimiser's state, the timeline's snapshots."""
+    held = 0
+    if model._net is not None:
+        held += model._net.flat.nbytes + model._net.grad.nbytes
+    if model._optimizer is not None:
+        held += sum(a.nbytes for a in model._optimizer.state.values())
+        held += model._optimizer._tmp.nbytes
+    held += sum(s.weights.nbytes for s in model._timeline.snapshots
+                if getattr(s, "weights", None) is not None)
+    return held
 
 
 def _smaller_model(hidden: int, layers: int) -> str:

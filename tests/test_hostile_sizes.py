@@ -299,3 +299,24 @@ def test_an_estimate_too_low_still_ends_training_in_the_one_line_error():
     assert message.startswith("training ran out of memory; this process may map")
     assert "choose a smaller model, batch_size" in message
     assert after == {"step": 0}
+
+
+def test_a_continued_fit_counts_what_the_model_holds_already(monkeypatch):
+    """Continuing needs only what the model does not hold yet: the weights, the optimiser's
+    state and the snapshots it has are no longer in the memory the system calls available."""
+    text = load_corpus("verse")
+    model = CharRNN(cell="gru", hidden_size=256, layers=1)
+    model.fit(text, steps=2, seed=1, batch_size=4, seq_length=20)
+    held = budget._held(model)
+    parts = budget.training_bytes("gru", len(model.vocab), 256, 1, 4, 20, 4, "adam",
+                                  model.snapshots, bool(model.dropout), 1, "stream",
+                                  round(len(text) * model.config()["val_fraction"]))
+    room = (sum(parts.values()) - held / 2) / budget.SHARE      # enough for all but half of it
+    monkeypatch.setattr(budget, "available", lambda: budget.Available(int(room), "so little"))
+    model.workers = 1
+    model.fit(text, steps=1)                                    # continues: fits
+    assert model.step == 3
+    fresh = CharRNN(cell="gru", hidden_size=256, layers=1)
+    fresh.workers = 1
+    with pytest.raises(ValueError, match=r"^training a 1 x 256 GRU .* so little: choose"):
+        fresh.fit(text, steps=1, seed=1, batch_size=4, seq_length=20)
