@@ -11,13 +11,14 @@ arithmetic and says what to change (the magics show it as a ``UsageError``), nev
     several times that to train; this machine has 21.3 GiB free: choose a smaller hidden_size
     (--hidden)
 
-What the machine can give (:func:`available`) is the smaller of the memory the system says is
-available (``MemAvailable`` in ``/proc/meminfo``: free memory plus the caches it can drop) and,
-when the process has an address-space or data limit (``ulimit -v``, ``resource.setrlimit``),
-what is left under it. Elsewhere ``os.sysconf`` gives the free physical pages, or failing that
-all of them; where nothing is known nothing is refused. No psutil: on Linux it would read the
-same two files, read here in a few lines, and it would be one more compiled dependency for
-every install.
+What the machine can give (:func:`available`) is the smallest of the memory the system says is
+available (``MemAvailable`` in ``/proc/meminfo``: free memory plus the caches it can drop), what
+is left under the process's address-space or data limit when it has one (``ulimit -v``,
+``resource.setrlimit``), and what is left under its control group's memory limit when it has
+one (a container's or a JupyterHub user's, cgroup v2 or v1). Elsewhere ``os.sysconf`` gives the
+free physical pages, or failing that all of them; where nothing is known nothing is refused. No
+psutil: on Linux it reads the same files, read here in a few lines (and it knows nothing of
+control groups), and it would be one more compiled dependency for every install.
 
 A MemoryError that happens all the same (an estimate too low, or memory another program took
 since the check) is turned into the same kind of one-line ValueError where it can be met: in a
@@ -71,9 +72,9 @@ def available() -> Available | None:
         free = _sysconf_available()
         if free is not None:
             found.append(Available(free, f"this machine has about {size(free)} free"))
-    limit = _limit_headroom()
-    if limit is not None:
-        found.append(limit)
+    for limit in (_limit_headroom(), _cgroup_headroom()):
+        if limit is not None:
+            found.append(limit)
     return min(found, key=lambda a: a.bytes) if found else None
 
 
@@ -384,6 +385,64 @@ def _limit_headroom() -> Available | None:
             best = Available(left, f"this process may map {size(left)} more (its limit, "
                                    f"ulimit {flag}, is {size(soft)})")
     return best
+
+
+def _cgroup_headroom(root: str = "/sys/fs/cgroup", own: str = "/proc/self/cgroup"
+                     ) -> Available | None:
+    """What is left under the memory limit of this process's control group (a container's, a
+    JupyterHub user's: the limit whose excess gets a kernel killed), cgroup v2 or v1: the limit
+    less the memory charged, not counting the file cache the kernel can drop. None without a
+    limit, or off Linux."""
+    try:
+        with open(own, encoding="ascii") as f:
+            groups = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
+        return None
+    candidates = []
+    for _, controllers, path in groups:
+        path = path.lstrip("/")
+        if controllers == "":                                          # v2
+            candidates += [(os.path.join(root, path), "memory.max", "memory.current",
+                            "inactive_file"),
+                           (root, "memory.max", "memory.current", "inactive_file")]
+        elif "memory" in controllers.split(","):                       # v1
+            candidates += [(os.path.join(root, "memory", path), "memory.limit_in_bytes",
+                            "memory.usage_in_bytes", "total_inactive_file"),
+                           (os.path.join(root, "memory"), "memory.limit_in_bytes",
+                            "memory.usage_in_bytes", "total_inactive_file")]
+    for folder, limit_file, usage_file, cache_key in candidates:
+        limit, usage = _read_int(folder, limit_file), _read_int(folder, usage_file)
+        if limit is None or usage is None:
+            continue
+        if limit >= 1 << 60:                                    # "max", or v1's "no limit"
+            return None
+        cache = 0
+        try:
+            with open(os.path.join(folder, "memory.stat"), encoding="ascii") as f:
+                for line in f:
+                    key, _, value = line.partition(" ")
+                    if key == cache_key:
+                        cache = int(value)
+        except (OSError, ValueError):
+            pass
+        left = max(0, limit - max(0, usage - cache))
+        return Available(left, f"this process's control group may use {size(left)} more "
+                               f"(its memory limit is {size(limit)})")
+    return None
+
+
+def _read_int(folder: str, name: str) -> int | None:
+    try:
+        with open(os.path.join(folder, name), encoding="ascii") as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    if text == "max":
+        return 1 << 62
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _status_bytes(field: str) -> int | None:

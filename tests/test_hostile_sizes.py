@@ -320,3 +320,35 @@ def test_a_continued_fit_counts_what_the_model_holds_already(monkeypatch):
     fresh.workers = 1
     with pytest.raises(ValueError, match=r"^training a 1 x 256 GRU .* so little: choose"):
         fresh.fit(text, steps=1, seed=1, batch_size=4, seq_length=20)
+
+
+@pytest.mark.parametrize("version", ["v2", "v1"])
+def test_a_control_group_s_memory_limit_is_what_a_container_has(tmp_path, version):
+    own = tmp_path / "cgroup"
+    if version == "v2":
+        own.write_text("0::/user/jupyter\n")
+        folder = tmp_path / "user" / "jupyter"
+        names = ("memory.max", "memory.current", "inactive_file")
+    else:
+        own.write_text("5:cpu:/\n4:memory:/docker/abc\n")
+        folder = tmp_path / "memory" / "docker" / "abc"
+        names = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+    folder.mkdir(parents=True)
+    (folder / names[0]).write_text(f"{4 << 30}\n")                      # 4 GiB limit
+    (folder / names[1]).write_text(f"{3 << 30}\n")                      # 3 GiB charged
+    (folder / "memory.stat").write_text(f"anon 1\n{names[2]} {1 << 30}\n")   # 1 GiB of it cache
+    got = budget._cgroup_headroom(str(tmp_path), str(own))
+    assert got.bytes == 2 << 30
+    assert got.where == "this process's control group may use 2.0 GiB more (its memory limit " \
+                        "is 4.0 GiB)"
+    (folder / names[0]).write_text("max\n" if version == "v2" else f"{2**63 - 4096}\n")
+    assert budget._cgroup_headroom(str(tmp_path), str(own)) is None
+
+
+def test_a_container_s_limit_refuses_a_model_that_the_machine_would_take(monkeypatch):
+    monkeypatch.setattr(budget, "_cgroup_headroom",
+                        lambda: budget.Available(1 << 30, "this process's control group may "
+                                                          "use 1.0 GiB more"))
+    with pytest.raises(ValueError, match=r"^a 1 x 20,000 GRU has 1.2 billion weights: 4.5 GiB "
+                                         r"as float32 .* control group may use 1.0 GiB more: "):
+        CharRNN(cell="gru", hidden_size=20_000, layers=1).fit("abc " * 100, steps=1)
