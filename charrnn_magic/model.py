@@ -16,6 +16,7 @@ import copy
 
 import numpy as np
 
+from . import budget
 from .cells import CELLS
 from .memory import FRESH, PerThread, Workspace
 
@@ -50,6 +51,7 @@ class Network:
         self.shapes["Wy"] = (H, V)
         self.shapes["by"] = (V,)
         self.size = sum(int(np.prod(s)) for s in self.shapes.values())
+        budget.check_architecture(cell, H, layers, self.dtype.itemsize, self.dtype.name, V, 2)
         self._workspaces = PerThread()
         self.rebind(np.zeros(self.size, self.dtype), np.zeros(self.size, self.dtype))
 

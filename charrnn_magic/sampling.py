@@ -10,16 +10,18 @@ tanh and an argmax: no softmax, no cumulative sum, no ``np.random.choice`` per c
 """
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import budget
 from .settings import check_int, check_number
 from .text import check_no_surrogates, normalize
 from .threads import blas_threads
 from .vocab import describe_chars
 
-_BLOCK = 256  # steps of Gumbel noise drawn at a time
+_BLOCK = 256  # steps of Gumbel noise drawn at a time, at most
 _PRIME_CHUNK = 256  # priming characters run through the network at a time
 
 #: Temperatures below this sample greedily, as 0 does. At 1e-6 the Gumbel noise (|g| < 17 in
@@ -67,9 +69,10 @@ def sample_texts(model, request: SampleRequest, with_probs: bool):
     steps_plan = model_plan(model, request)
     seed_char = steps_plan.pop("seed_char")                  # lower-cased for a `lower` model
     with blas_threads(1), np.errstate(over="ignore", invalid="ignore"):
-        steps = list(generate(**steps_plan, with_probs=with_probs))
+        ids, probs = collect(generate(**steps_plan, with_probs=with_probs), model.vocab,
+                             steps_plan["length"], request.count, with_probs)
     drop = steps_plan["stop_id"] if model.mode == "lines" else None
-    return decode(steps, model.vocab, request.count, with_probs=with_probs, seed_char=seed_char,
+    return decode(ids, probs, model.vocab, seed_char=seed_char, stop_id=steps_plan["stop_id"],
                   drop_stop_id=drop)
 
 
@@ -154,39 +157,85 @@ def plan(vocab, net, flat, *, lines: bool, lower: bool, raw_text: bool, length, 
         context = [default] + context
     if seed_char is not None:
         length -= 1
+    budget.check_sampling(net.cell_name, len(vocab), net.hidden_size, len(net.cells), count,
+                          net.dtype.itemsize, top_k is not None or top_p is not None)
     return dict(seed_char=seed_char, net=net, flat=flat, start_ids=context, length=max(0, length),
                 temperature=float(temperature), top_k=top_k, top_p=top_p,
                 stop_id=None if stop is None else vocab.chars.index(stop), count=count,
                 rng=np.random.default_rng(seed))
 
 
-def decode(steps, vocab, count: int, *, with_probs: bool, seed_char, drop_stop_id):
-    """(texts, probs) of ``count`` samples from ``generate``'s steps: each text up to its stop
-    (``drop_stop_id``, when given, is left out at the end: a lines-mode model's newline), after
-    ``seed_char`` when given; probs (with ``with_probs``) one array per text, NaN for the seed
-    character, else Nones."""
-    V, n = len(vocab), len(steps)
-    # (n, count) -> (count, n); concatenate is ten times faster than stack for many tiny arrays.
-    ids = np.concatenate([out[0] if with_probs else out for out in steps] or [np.zeros(0, int)])
-    ids = ids.reshape(n, count).T
-    probs = None
-    if with_probs:
-        probs = np.concatenate([out[1] for out in steps] or [np.zeros(0)]).reshape(n, count).T
-    lookup = np.array(vocab.chars + [""])              # id -1 (after a stop) decodes to ""
+def collect(steps, vocab, length: int, count: int, with_probs: bool = False):
+    """(ids, probs) of ``generate``'s ``steps``: a (n, count) array of ids in the vocabulary's
+    id type (one byte a character for up to 256 characters) filled step by step, n the steps
+    generated (at most ``length``; fewer when every sample stopped), and with ``with_probs`` the
+    (n, count) float32 probabilities, else None. Nothing grows while sampling: the arrays are
+    made once, after ``budget.check_sample_result`` found room for them and for the texts
+    ``decode`` makes of them. An id after a sample's stop is left as generate gave it (-1,
+    wrapped round in an unsigned type): ``decode`` stops each text at its first stop id."""
+    width = _char_width(vocab)
+    id_dtype = vocab.id_dtype
+    budget.check_sample_result(count, length, width, id_dtype.itemsize, with_probs)
+    with budget.out_of_memory("the sample", "ask for fewer characters (length, -n) or samples "
+                                            "(count, --count)"):
+        ids = np.empty((length, count), id_dtype)                   # (length, count)
+        probs = np.empty((length, count), np.float32) if with_probs else None
+    n = 0
+    for out in steps:
+        if with_probs:
+            out, p = out
+            probs[n] = p
+        ids[n] = out                   # an id after a stop: -1, wrapped round (never read)
+        n += 1
+    return ids[:n], None if probs is None else probs[:n]
+
+
+def decode(ids, probs, vocab, *, seed_char, stop_id, drop_stop_id):
+    """(texts, probs) of ``collect``'s (n, count) ``ids`` (and ``probs`` or None): each text up
+    to and with its first ``stop_id`` (``drop_stop_id``, when given, is left out at the end: a
+    lines-mode model's newline), after ``seed_char`` when given; probs one float64 array per
+    text, NaN for the seed character, else Nones. A text is decoded through a table of code
+    points in one call, a chunk of ``_DECODE_CHUNK`` characters at a time, so it costs a few
+    bytes a character however long it is."""
+    codes, decode_codes = _code_table(vocab)
     texts, out_probs = [], []
-    for row, prow in zip(ids, probs if with_probs else ids, strict=True):
-        n = len(row) if not (row < 0).any() else int(np.argmax(row < 0))
+    for i in range(ids.shape[1]):
+        row = ids[:, i]                                             # (n,) a strided view
+        n = len(row)
+        if stop_id is not None:
+            hits = np.flatnonzero(row == stop_id)
+            n = int(hits[0]) + 1 if len(hits) else n
         if drop_stop_id is not None and n and row[n - 1] == drop_stop_id:
             n -= 1
-        text = "".join(lookup[np.where(row[:n] < 0, V, row[:n])])
-        p = prow[:n].astype(float) if with_probs else None
+        pieces = [decode_codes(codes[row[s : min(n, s + _DECODE_CHUNK)]])
+                  for s in range(0, n, _DECODE_CHUNK)]
+        text = pieces[0] if len(pieces) == 1 else "".join(pieces)
+        p = probs[:n, i].astype(float) if probs is not None else None
         if seed_char is not None:
             text = seed_char + text
-            if with_probs:
+            if p is not None:
                 p = np.concatenate(([np.nan], p))
         texts.append(text)
         out_probs.append(p)
     return texts, out_probs
+
+
+_DECODE_CHUNK = 1 << 20   # characters decoded at a time
+
+
+def _char_width(vocab) -> int:
+    """Bytes a character of a text in this vocabulary takes in a Python str (1, 2 or 4)."""
+    top = ord(vocab.chars[-1])
+    return 1 if top < 256 else 2 if top < 65536 else 4
+
+
+def _code_table(vocab):
+    """(table, decode): ``table[id]`` is the character's code point, as one Latin-1 byte when
+    every character has one, else as UTF-32; ``decode`` turns a (n,) array of them into text."""
+    points = np.array([ord(c) for c in vocab.chars])
+    if _char_width(vocab) == 1:
+        return points.astype(np.uint8), lambda a: codecs.latin_1_decode(a)[0]
+    return points.astype("<u4"), lambda a: codecs.utf_32_le_decode(a)[0]
 
 
 def _check_known(vocab, text: str, what: str):
@@ -235,12 +284,13 @@ def generate(net, flat, start_ids, *, length, temperature=1.0, top_k=None, top_p
     dot = np.dot
     t = 0
     while t < length:
-        n = min(_BLOCK, length - t)
+        n = max(1, min(_BLOCK, length - t, budget.NOISE_BYTES // (count * V * net.dtype.itemsize)))
         # The head's bias plus this block's Gumbel noise: one (n, count, V) array.
         if greedy:
             head_bias = np.broadcast_to(by, (n, count, V))
         else:
-            head_bias = gumbel_noise(rng, (n, count, V), net.dtype) + by
+            head_bias = gumbel_noise(rng, (n, count, V), net.dtype)
+            head_bias += by
         for bias in head_bias:
             # One sample: a plain index gives a view, ten times cheaper than a fancy index's copy.
             x = embed[ids[0]] if single else embed[ids]              # (G,) or (count, G)

@@ -8,6 +8,7 @@ import hashlib
 
 import numpy as np
 
+from . import budget
 from .data import (
     LineBatches,
     StreamBatches,
@@ -145,6 +146,7 @@ def prepare_fit(model, text, steps, epochs, minutes, target_loss, *, eval_every,
                          f"cannot continue in {mode} mode: train a new model for that")
     text = text if settings["raw_text"] else normalize(text)
     vocab, ids = encode_text(text.lower() if settings["lower"] else text, model.vocab, mode)
+    budget.check_fit(model, arch, len(vocab), len(ids), settings)     # before any big array
     if first:
         notes, whole = settle_first_fit(ids, vocab, settings, given, model._fit_defaults, arch,
                                         chose, minutes)

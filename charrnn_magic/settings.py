@@ -307,7 +307,8 @@ def of_kind(*kinds: str) -> tuple[Setting, ...]:
 # ---------------------------------------------------------------------------- the API's checks
 def check_architecture(cell, hidden_size, layers, dropout, dtype) -> str:
     """Check the constructor's settings; returns the name of ``dtype`` (``"float32"`` for
-    ``np.float32`` too)."""
+    ``np.float32`` too). Whether the network fits in memory is known at the first fit, once the
+    text gives the vocabulary (``budget.check_fit``)."""
     values = dict(cell=cell, hidden_size=hidden_size, layers=layers, dropout=dropout, dtype=dtype)
     for setting in of_kind(ARCHITECTURE):
         values[setting.name] = setting.check.check(setting.name, values[setting.name])

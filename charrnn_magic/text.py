@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import codecs
 import os
+import stat
 from pathlib import Path
+
+from . import budget
 
 __all__ = ["check_no_surrogates", "normalize", "read_text"]
 
@@ -48,14 +51,12 @@ def read_text(path, *, raw: bool = False) -> str:
     if "\x00" in str(path):
         raise ValueError(f"{str(path)!r} has a NUL character: give the path of a text file")
     p = Path(os.path.expanduser(path))
-    if not p.exists():
-        raise ValueError(f"{path}: no such file (relative paths start in {os.getcwd()})")
-    if p.is_dir():
-        raise ValueError(f"{path} is a folder: give a text file")
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    with budget.out_of_memory(f"reading {path}", "give a smaller file"):
+        return _decoded(_read_regular_file(p, path), path, raw)
+
+
+def _decoded(data: bytearray, path, raw: bool) -> str:
+    """The text of a file's bytes ``data``, checked and normalised as ``read_text`` says."""
     if _looks_utf16(data):
         raise ValueError(f"{path} is UTF-16 text: save it as UTF-8 and try again")
     if b"\x00" in data:
@@ -70,6 +71,62 @@ def read_text(path, *, raw: bool = False) -> str:
     if not text or text.isspace():
         raise ValueError(f"{path} is empty: give a file with some text")
     return text if raw else normalize(text)
+
+
+#: Bytes read at a time: a Ctrl-C stops a long read between two of them.
+READ_CHUNK = 16 << 20
+
+_NOT_REGULAR = ((stat.S_ISDIR, "a folder: give a text file"),
+                (stat.S_ISFIFO, "a FIFO (named pipe), not a file: reading it would wait for a "
+                                "writer; give a text file"),
+                (stat.S_ISSOCK, "a socket, not a file: give a text file"),
+                (stat.S_ISCHR, "a character device (like /dev/zero or /dev/urandom), not a "
+                               "file: give a text file"),
+                (stat.S_ISBLK, "a block device (a disk), not a file: give a text file"))
+
+
+def _read_regular_file(p: Path, path) -> bytearray:
+    """The bytes of the regular file ``p``, read ``READ_CHUNK`` at a time, or a ValueError that
+    names what ``p`` is instead (a folder, a FIFO, a socket, a device: none is opened) or says
+    that its text would not fit in memory (``budget.check_text_file``, before reading)."""
+    try:
+        info = os.stat(p)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file (relative paths start in {os.getcwd()})") from None
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    for test, what in _NOT_REGULAR:
+        if test(info.st_mode):
+            raise ValueError(f"{path} is {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path} is not a regular file: give a text file")
+    budget.check_text_file(path, info.st_size)
+    try:
+        # O_NONBLOCK: should the path become a FIFO after the stat, opening it does not wait.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path} is not a regular file: give a text file")
+        data = bytearray(info.st_size)
+        n = 0
+        try:
+            with memoryview(data) as view:
+                while n < len(data):
+                    got = f.readinto(view[n : n + READ_CHUNK])
+                    if not got:
+                        break
+                    n += got
+            del data[n:]
+            # A file may hold more than its size says (those of /proc say 0) or grow as it is
+            # read: what comes past the size is checked against the budget chunk by chunk.
+            while more := f.read(READ_CHUNK):
+                budget.check_text_file(path, len(data) + len(more))
+                data += more
+        except OSError as exc:
+            raise ValueError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    return data
 
 
 def _looks_utf16(data: bytes, probe: int = 1 << 16) -> bool:

@@ -43,6 +43,7 @@ import math
 
 import numpy as np
 
+from . import budget
 from .threads import blas_threads
 from .vocab import describe_chars
 
@@ -175,6 +176,9 @@ def trace(model, text: str, layers=None, states=None, *, max_chars: int = MAX_CH
                          "states need less) or a shorter text")
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk={chunk!r} is out of range: use a whole number of at least 1")
+    # The kept states and probabilities, the log-probabilities (float64), the ids and the loss.
+    per_char = len(layers) * len(kinds) * net.hidden_size + probs * net.vocab_size
+    budget.check_trace(len(text), per_char * net.dtype.itemsize + 8 + 8 + 8)
     missing = vocab.missing(text)
     if missing:
         raise ValueError(f"the text has character(s) outside the model's vocabulary: "

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .budget import ran_out_of_memory
 from .interrupts import interrupt_between_steps
 from .optim import clip_, schedule_factor, whole_range
 from .sampling import recites
@@ -209,6 +210,11 @@ def run(session: "TrainingSession", rules: StopRules, *, callback=None, stop_eve
     except KeyboardInterrupt:
         reason = "interrupted"
         history.interrupted = True
+    except MemoryError:
+        # The estimate of budget.check_fit too low, or the memory taken by another program
+        # since: the step that needed it is lost, the weights are those of the last whole step.
+        raise ran_out_of_memory("training", "choose a smaller model, batch_size (--batch-size) "
+                                            "or seq_length (--seq-length)") from None
     finally:
         history.stop_reason = reason or "error"
         opt.lr = base_lr                      # a schedule changes the rate only within a run
