@@ -5,7 +5,7 @@ text. Then, one after the other, each in a process of its own:
 
 - **the engine**, once per budget (0.5, 1, 3 and 10 minutes by default):
   ``CharRNN().fit(train, minutes=M)`` with no other option, so the model and its settings are the
-  ones chosen from the text and the budget (``charrnn_magic/defaults.py``), then
+  ones chosen from the text and the budget (``charrnn_magic/defaults_from_text.py``), then
   ``model.evaluate(held_out)``. Each budget is a run of its own, because the defaults (and the
   learning-rate schedule) depend on it.
 - **PyTorch** as a user would write it at its best on this machine (``torch_reference.py``):

@@ -46,7 +46,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=7, help="runs per figure (default 7)")
     args = parser.parse_args(argv)
     from charrnn_magic.notebook.inspector import inspector_panel
-    from charrnn_magic.units import find_units
+    from charrnn_magic.unit_finder import find_units
 
     text = _common.read_data("tinyshakespeare.txt")
     print(_common.machine_line())

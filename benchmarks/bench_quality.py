@@ -2,9 +2,9 @@
 
 Two tasks, each trained through the engine's public API as a user would: ``CharRNN().fit(text,
 minutes=M)`` with no option but the stop rule (and ``mode="lines"`` for names), so the model and
-its settings are the ones chosen from the text (``charrnn_magic/defaults.py``; ``--preset``
-names a preset instead). Each is scored with ``model.evaluate`` on text the training never saw,
-not even for choosing the best weights:
+its settings are the ones chosen from the text (``charrnn_magic/defaults_from_text.py``;
+``--preset`` names a preset instead). Each is scored with ``model.evaluate`` on text the training
+never saw, not even for choosing the best weights:
 
 - tinyshakespeare, stream mode: the last 10 % of the file is held out. `fit` gets the first 90 %
   and, by default, itself sets aside a tenth of that for validation (keeping the best weights

@@ -31,7 +31,8 @@ from .settings import (
 from .text import read_text
 
 #: What this command does when an option is not given, where the engine's default differs.
-#: The default corpus is small: its passes (defaults.most_passes) end the run before the time.
+#: The default corpus is small: its passes (defaults_from_text.most_passes) end the run before
+#: the time does.
 DEFAULTS = {"seed": 1, "minutes": 0.5}
 STOP_RULES = ("steps", "epochs", "minutes", "target_loss")
 GROUPS = {ARCHITECTURE: "model (new models only)", TRAINING: "training settings",

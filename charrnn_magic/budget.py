@@ -147,7 +147,7 @@ def _cache_per_layer(cell: str, T: int, B: int, H: int) -> int:
 def window_bytes(cell: str, vocab_size: int, hidden: int, layers: int, batch: int, window: int,
                  itemsize: int, dropout: bool = False) -> int:
     """The workspace of one training window of ``batch`` x ``window`` characters (the arrays
-    ``model.Network.loss`` and the cells take from ``memory.Workspace``)."""
+    ``model.Network.loss`` and the cells take from ``workspace.Workspace``)."""
     T, B, H, V, L = window, batch, hidden, vocab_size, layers
     G = _GATES[cell] * H
     TBH = T * B * H

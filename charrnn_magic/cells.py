@@ -1,16 +1,16 @@
 """Recurrent cells: the vanilla tanh RNN, the LSTM and the GRU, forward and backward over a window.
 
 Each cell sees its input already projected: ``XW[t] = x_t @ Wx + b`` for every step at once (an
-embedding lookup for the first layer, one matrix product for the others; see ``model.py``). What is
-left is the recurrence, the only part that has to be a Python loop over time. Each loop body is
-a handful of NumPy calls writing into preallocated arrays (``out=``); every factor of the backward
-pass that does not depend on the carried gradient is computed for all steps at once, before the
-loop.
+embedding lookup for the first layer, one matrix product for the others; see ``network.py``).
+What is left is the recurrence, the only part that has to be a Python loop over time. Each loop
+body is a handful of NumPy calls writing into preallocated arrays (``out=``); every factor of the
+backward pass that does not depend on the carried gradient is computed for all steps at once,
+before the loop.
 
 Shapes: T steps, B sequences, H hidden units, G gates (RNN 1, GRU 3, LSTM 4).
 ``XW`` is (T, B, G·H); ``Wh`` is (H, G·H); a state is a tuple of (B, H) arrays.
 Backpropagation is truncated at the window: no gradient flows into the initial state.
-Every array a window needs comes from ``ws`` (a ``memory.Workspace``) under a name starting with
+Every array a window needs comes from ``ws`` (a ``workspace.Workspace``) under a name starting with
 ``name``, so the next window of the same shape reuses it instead of faulting fresh memory in; the
 returned state is a copy, so that it outlives the next window.
 Inside the loops ``np.dot`` is used rather than ``np.matmul``: its dispatch is cheaper for these
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .memory import FRESH, Workspace
+from .workspace import FRESH, Workspace
 
 
 def padded(W: np.ndarray, ws: Workspace = FRESH, name: str = "padded") -> np.ndarray:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint, evaluation, sampling, timeline
-from .model import Network
+from .blas_threads import blas_threads
+from .network import Network
 from .sampling import LINE_END, SampleRequest
 from .session import prepare_fit
 from .settings import (
@@ -31,7 +32,6 @@ from .settings import (
     check_int,
     with_training_settings,
 )
-from .threads import blas_threads
 from .train import History, run
 from .vocab import Vocab
 from .workers import Workers, where_training_runs
@@ -47,7 +47,7 @@ class CharRNN:
     dtype: ``"float32"`` (fast, the default) or ``"float64"``.
     Each of ``cell``, ``hidden_size``, ``layers`` and ``dropout`` left out (None) is chosen by the
     first ``fit`` from the size of the text and the time budget (the rule is in
-    ``charrnn_magic/defaults.py``; ``fit_notes`` then says what was chosen and why).
+    ``charrnn_magic/defaults_from_text.py``; ``fit_notes`` then says what was chosen and why).
     ``CharRNN.from_preset("classic")`` is the classic min-char-rnn: vanilla RNN 100, Adagrad.
     The vocabulary and the weights are made by the first ``fit``.
 
@@ -174,12 +174,12 @@ class CharRNN:
         ``steps``, ``epochs`` (passes over the training text), ``minutes``, ``target_loss``
         (smoothed training loss in nats per character). ``minutes`` without ``steps`` or
         ``epochs`` also stops after at most 15 passes (more for a text under 100,000
-        characters: ``defaults.most_passes``), unless the model comes from a named preset: more
-        passes did not pay on the texts measured.
+        characters: ``defaults_from_text.most_passes``), unless the model comes from a named
+        preset: more passes did not pay on the texts measured.
 
         Settings (keyword-only; ``None`` keeps the previous fit's value; on a first fit, the
         preset's, else the one chosen from the size of the text, see
-        ``charrnn_magic/defaults.py``):
+        ``charrnn_magic/defaults_from_text.py``):
 
         {training_settings}
 
@@ -342,9 +342,8 @@ class CharRNN:
 
     # ------------------------------------------------------------------ notebook
     def panel(self, **options):
-        """The live sampling panel (ipywidgets) for this model; ``options`` set the controls'
-        starting values (see ``charrnn_magic.notebook.sampler_panel``). The one place the engine
-        reaches up to the notebook layer, and only when called."""
+        """The live sampling panel (ipywidgets); ``options`` set the controls' starting values
+        (see ``charrnn_magic.notebook.panel``). Opens the notebook layer only when called."""
         from .notebook.panel import sampler_panel
         return sampler_panel(self, **options)
 
@@ -372,8 +371,8 @@ class CharRNN:
     def find_units(self, text: str, features=None, top: int = 5, **options):
         """The ``top`` units (of every layer and state) most correlated with each feature of
         ``text``: position in the line, inside quotes, bracket depth, ... or your own (see
-        ``charrnn_magic.units.find_units``; ``options`` go to ``trace``)."""
-        from .units import find_units
+        ``charrnn_magic.unit_finder.find_units``; ``options`` go to ``trace``)."""
+        from .unit_finder import find_units
         return find_units(self.trace(text, **options), features, top)
 
     def inspect(self, text: str, **options):

@@ -44,7 +44,7 @@ import numpy as np
 
 from . import timeline
 from .cells import CELLS
-from .model import Network
+from .network import Network
 from .optim import OPTIMIZERS
 from .settings import ARCH_KEYS, SETTINGS, TRAIN_DEFAULTS, Choice, Fraction, Number, Setting, Whole
 from .vocab import Vocab

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .blas_threads import blas_threads
 from .data import LineBatches, evaluation_text
 from .text import normalize
-from .threads import blas_threads
 
 
 def evaluate(model, text: str) -> float:

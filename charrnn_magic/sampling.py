@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import budget
+from .blas_threads import blas_threads
 from .settings import check_int, check_number
 from .text import check_no_surrogates, normalize
-from .threads import blas_threads
 from .vocab import describe_chars
 
 _BLOCK = 256  # steps of Gumbel noise drawn at a time, at most

@@ -7,7 +7,7 @@ the weights go to it and the gradient comes back through shared memory (a memfd)
 inputs and its loss through a socket pair (``multiprocessing``'s ``Connection``). The child is
 the same Python with this process's ``sys.path`` (set before it imports the package, as
 ``multiprocessing``'s spawn does), and with glibc's allocator told to keep freed memory
-(``memory.CHILD_ALLOCATOR_ENV``): the child is the package's own process, so this changes
+(``workspace.CHILD_ALLOCATOR_ENV``): the child is the package's own process, so this changes
 nothing of the user's.
 
 Why not ``multiprocessing``'s spawn context and ``shared_memory``: spawn re-imports the user's
@@ -37,7 +37,7 @@ import weakref
 
 import numpy as np
 
-from .memory import CHILD_ALLOCATOR_ENV
+from .workspace import CHILD_ALLOCATOR_ENV
 
 IDLE_SECONDS = 300.0        # an idle child ends itself after this long
 
@@ -205,7 +205,7 @@ def _anonymous_file(nbytes: int) -> int:
 def _serve(memory: int, conn) -> None:
     """The child's end: build the network, then compute one half-window per message until the
     socket closes or stays silent for the idle time."""
-    from .model import Network
+    from .network import Network
 
     spec = conn.recv()
     idle_seconds = spec.pop("idle_seconds")

@@ -18,9 +18,15 @@ from .data import (
     split_stream,
     validation_lines,
 )
-from .defaults import CHOSEN_KEYS, default_steps, first_fit_choice, most_passes, settle_first_fit
+from .defaults_from_text import (
+    CHOSEN_KEYS,
+    default_steps,
+    first_fit_choice,
+    most_passes,
+    settle_first_fit,
+)
 from .evaluation import VALIDATION_CHARS, ValidationSample
-from .model import Network
+from .network import Network
 from .optim import OPTIMIZERS
 from .settings import AUTO, check_architecture, check_int, check_stop_rules, resolve
 from .stopping import StopRules

@@ -29,7 +29,7 @@ import numpy as np
 
 from .cells import CELLS
 from .data import HOLDOUTS, MODES
-from .model import DTYPES
+from .network import DTYPES
 from .optim import CLIP_MODES, DEFAULT_LR, LR_SCHEDULES, OPTIMIZERS
 
 #: Kinds of settings: fixed once a model exists; kept by a model from fit to fit (and saved);
@@ -126,7 +126,8 @@ class Setting:
     """One setting: everything every front end needs to know of it.
 
     ``default``: the engine's value when nothing decides it (for training settings on a first
-    fit the rule of ``defaults.choose`` decides most; these are the seeds' classic values).
+    fit the rule of ``defaults_from_text.choose`` decides most; these are the seeds' classic
+    values).
     ``label``: a few words (the ``%config`` trait's help). ``doc``: ``fit``'s documentation of a
     training setting. ``help``: the options' help, where ``{choices}`` lists the choices (with
     their meaning, if they have one). ``option``: the option of the magics and the CLI
@@ -270,11 +271,12 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: Constructor settings: the architecture, fixed once a model exists.
 ARCH_KEYS = tuple(s.name for s in SETTINGS if s.kind == ARCHITECTURE)
 #: Training settings, and what ``None`` means for each when nothing else decides it: on a first
-#: fit the rule of ``defaults.choose`` (from the size of the text) decides all but ``mode`` and
-#: ``lower``; these are the seeds' classic values.
+#: fit the rule of ``defaults_from_text.choose`` (from the size of the text) decides all but
+#: ``mode`` and ``lower``; these are the seeds' classic values.
 TRAIN_DEFAULTS = {s.name: s.default for s in SETTINGS if s.kind == TRAINING}
 
-#: The name of "no preset": everything not given is chosen from the text (``defaults.py``).
+#: The name of "no preset": everything not given is chosen from the text
+#: (``defaults_from_text.py``).
 AUTO = "auto"
 
 #: Named starting points: architecture and training settings together (``keep_best`` and

@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .model import Network
+from .network import Network
 from .optim import OPTIMIZERS
 
 __all__ = ["Snapshot", "Timeline", "Recorder", "to_checkpoint", "from_checkpoint",

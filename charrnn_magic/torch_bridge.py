@@ -30,7 +30,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .model import Network
+from .network import Network
 from .optim import OPTIMIZERS
 from .settings import PRESETS, TRAIN_DEFAULTS, resolve
 from .vocab import Vocab

@@ -44,7 +44,7 @@ import math
 import numpy as np
 
 from . import budget
-from .threads import blas_threads
+from .blas_threads import blas_threads
 from .vocab import describe_chars
 
 #: The state kinds each cell has, in the order traces list them.

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from charrnn_magic import CharRNN, checkpoint
-from charrnn_magic.model import Network
+from charrnn_magic.network import Network
 
 TEXT = "\n".join(["abba", "cabbage", "bad", "dacca", "acab", "beaded", "ebb"] * 4) + "\n"
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and links")

@@ -11,7 +11,7 @@ import pytest
 
 from charrnn_magic import CharRNN
 from charrnn_magic.corpora import load_corpus
-from charrnn_magic.defaults import (
+from charrnn_magic.defaults_from_text import (
     LEARN_WHOLE_BELOW,
     MOST_PASSES,
     VAL_MOST_CHARS,
@@ -309,7 +309,7 @@ def test_the_loss_curve_marks_the_best_step():
 
 # ---- bounded validation -----------------------------------------------------------------------
 def test_validation_evaluates_a_bounded_fixed_sample_and_can_be_cut_short():
-    from charrnn_magic.model import Network
+    from charrnn_magic.network import Network
 
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 20, 400_000).astype(np.int32)

@@ -468,7 +468,7 @@ def test_cosine_schedule_lowers_the_learning_rate_over_the_run():
 @pytest.mark.parametrize("process", [True, False], ids=["process", "thread"])
 @pytest.mark.parametrize("cell,masked", [("lstm", False), ("gru", True)])
 def test_two_halves_in_parallel_give_the_whole_batch_gradient(cell, masked, process):
-    from charrnn_magic.model import Network
+    from charrnn_magic.network import Network
     from charrnn_magic.workers import HalvesInParallel
 
     net = Network(cell, 9, 12, layers=2, dtype="float64")
@@ -661,7 +661,7 @@ def test_the_training_loop_runs_on_what_it_is_handed_without_a_model():
     """train.run needs no CharRNN: given the parts explicitly it trains the same weights."""
     import threading
 
-    from charrnn_magic.model import Network
+    from charrnn_magic.network import Network
     from charrnn_magic.optim import OPTIMIZERS
     from charrnn_magic.session import TrainingSession
     from charrnn_magic.settings import TRAIN_DEFAULTS, resolve

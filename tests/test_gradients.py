@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from charrnn_magic.model import Network
+from charrnn_magic.network import Network
 
 V, H, T, B = 7, 5, 6, 3
 

@@ -8,7 +8,7 @@ import pytest
 from charrnn_magic import CharRNN
 from charrnn_magic.ngram import NGram
 from charrnn_magic.trace import KINDS, Trace
-from charrnn_magic.units import FEATURES, features_of, find_units, gate_saturation
+from charrnn_magic.unit_finder import FEATURES, features_of, find_units, gate_saturation
 
 POEM = ("Hop, frog, hop! A lily pad waits;\nsing, moon, of big green gates.\n"
         "Quick fox, jump over my wall;\nsleepy owls hum, dusk comes for us all.\n")

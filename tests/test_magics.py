@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 from charrnn_magic import PRESETS, CharRNN
 from charrnn_magic import progress as progress_module
 from charrnn_magic.corpora import CORPORA, DEFAULT_CORPUS, load_corpus
-from charrnn_magic.defaults import choose
+from charrnn_magic.defaults_from_text import choose
 from charrnn_magic.notebook.widget_tools import close_tree
 
 TEXT = """the quick brown fox jumps over the lazy dog.
@@ -346,7 +346,7 @@ def test_every_choice_of_the_engine_is_an_option_and_a_setting(ip):
     schedules, in their options, their help and their %config traits: one source for each."""
     from charrnn_magic.cells import CELLS
     from charrnn_magic.data import MODES
-    from charrnn_magic.model import DTYPES
+    from charrnn_magic.network import DTYPES
     from charrnn_magic.notebook.magics import CharRNNMagics
     from charrnn_magic.optim import CLIP_MODES, LR_SCHEDULES, OPTIMIZERS
 

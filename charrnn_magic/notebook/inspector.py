@@ -41,7 +41,7 @@ import numpy as np
 
 from ..ngram import NGram
 from ..trace import GATES
-from ..units import find_units, gate_saturation
+from ..unit_finder import find_units, gate_saturation
 from .widget_compat import widget_bundle
 
 __all__ = ["InspectorPanel", "inspector_panel", "activation_colours", "saturation_svg"]
@@ -334,7 +334,7 @@ def _legend(table, ticks, label: str) -> str:
 def saturation_svg(saturations, width: int = 720, height: int = 230) -> str:
     """The paper's gate-saturation figure as SVG: one panel per gate, one point per unit at
     (share of time below 0.1, share of time above 0.9), one colour per layer.
-    ``saturations``: ``charrnn_magic.units.gate_saturation(trace)``."""
+    ``saturations``: ``charrnn_magic.unit_finder.gate_saturation(trace)``."""
     gates = list(dict.fromkeys(s.gate for s in saturations))
     layers = sorted({s.layer for s in saturations})
     n = max(len(gates), 1)

@@ -57,7 +57,7 @@ class CharRNNMagics(TrainMagics, SampleMagics, InspectMagics, FileMagics, Export
     One class, so that one ``%config CharRNNMagics`` holds every default and all the magics
     share the current model. The traits are the defaults of the magics' options. ``None``
     means: take it from the preset (``preset``), else chosen from the text by the engine (the
-    rule in ``charrnn_magic/defaults.py``, the same for the Python API and ``python -m
+    rule in ``charrnn_magic/defaults_from_text.py``, the same for the Python API and ``python -m
     charrnn_magic``).
     """
 

@@ -52,7 +52,7 @@ class TrainMagics(MagicsBase, SettingDefaults):
     """``%%charrnn_train``. The traits of ``SettingDefaults`` (one per configurable setting)
     and these are the defaults of its options (``%config CharRNNMagics``). ``None`` means:
     take it from the preset (``preset``), else chosen from the text by the engine (the rule in
-    ``charrnn_magic/defaults.py``, the same for the Python API and ``python -m
+    ``charrnn_magic/defaults_from_text.py``, the same for the Python API and ``python -m
     charrnn_magic``).
     """
 

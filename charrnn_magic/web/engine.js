@@ -1,5 +1,5 @@
 /* charrnn_magic's model in the browser: the engine's forward pass (charrnn_magic/cells.py and
- * model.py), the sampler (charrnn_magic/sampling.py) and a trace of the states, in plain
+ * network.py), the sampler (charrnn_magic/sampling.py) and a trace of the states, in plain
  * JavaScript. No framework, no network: the page's JSON model data is all it reads.
  *
  * Shapes follow the Python engine: V characters, H units a layer, G = gates x H. Weights are

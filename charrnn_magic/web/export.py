@@ -1,7 +1,7 @@
 """A trained model as one self-contained web page: ``model.export_html(path)`` / ``model.page()``.
 
 The page holds the model (vocabulary, architecture, weights in base64, a model card), the
-JavaScript engine of ``engine.js`` (the same equations as ``cells.py`` and ``model.py``), the
+JavaScript engine of ``engine.js`` (the same equations as ``cells.py`` and ``network.py``), the
 sampler and inside view of ``page.js`` and the style of ``page.css``: it samples and colours text
 by any unit with no Python, no server and no network (its Content-Security-Policy forbids every
 request).

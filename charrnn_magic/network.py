@@ -5,7 +5,7 @@ layout (``Network.grad``); each named weight is a view into it. The optimiser th
 weight with a few whole-array operations, a snapshot for the sampler is one ``copy()``, and a
 checkpoint is one tensor per weight without any copying.
 
-A training window's arrays come from the network's workspace (``memory.Workspace``, one per
+A training window's arrays come from the network's workspace (``workspace.Workspace``, one per
 thread) and are reused by the next window of the same shape; evaluation allocates its own.
 
 Shapes: T steps, B sequences, V vocabulary size, H hidden units, G = gates·H.
@@ -18,7 +18,7 @@ import numpy as np
 
 from . import budget
 from .cells import CELLS
-from .memory import FRESH, PerThread, Workspace
+from .workspace import FRESH, PerThread, Workspace
 
 #: The types a network's weights can have (``CharRNN(dtype=...)``); the first is the default.
 DTYPES = ("float32", "float64")

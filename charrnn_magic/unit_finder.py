@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .threads import blas_threads
+from .blas_threads import blas_threads
 from .trace import GATES, Trace
 
 _QUOTES = {'"'}                                 # straight: each one opens or closes
