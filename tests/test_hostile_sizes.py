@@ -141,6 +141,7 @@ def test_many_or_long_samples_are_refused_with_their_arithmetic():
         "a trace of 1,000,000 characters needs about")
 
 
+@pytest.mark.slow
 def test_a_sample_of_two_million_characters_costs_a_few_bytes_a_character():
     results = run_child("""
         sh = shell()
@@ -217,6 +218,7 @@ def test_random_sizes_either_work_within_the_limit_or_give_the_one_line_error():
 # ---- the estimate against what a fit allocates --------------------------------------------------
 @pytest.mark.parametrize("cell, hidden, layers, batch, window", [
     ("gru", 128, 2, 32, 50), ("lstm", 256, 1, 16, 50), ("rnn", 512, 2, 32, 30)])
+@pytest.mark.slow
 def test_the_training_estimate_is_within_a_quarter_of_the_measured_peak(cell, hidden, layers,
                                                                        batch, window):
     text = load_corpus("pydoc")

@@ -143,6 +143,7 @@ def torch_greedy(module, ids: list[int], length: int) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_a_module_trained_in_torch_comes_back_and_samples_what_torch_samples(cell):
     model = CharRNN(cell, hidden_size=32, layers=2)

@@ -26,10 +26,10 @@ from IPython.core.error import UsageError
 from charrnn_magic import CharRNN
 from charrnn_magic.corpora import load_corpus
 from charrnn_magic.web.export import Page, estimated_bytes
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, INSTALL_HINT, missing
 from tests.test_engine import POEM
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 VERSE = load_corpus("verse")
 PARITY_TEXT = VERSE[:2000]
@@ -39,11 +39,11 @@ PARITY_TEXT = VERSE[:2000]
 @pytest.fixture(scope="module")
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"the web page tests need Chromium at {CHROMIUM}: {INSTALL_HINT}")
+        missing(f"the web page tests need Chromium at {CHROMIUM}: {INSTALL_HINT}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail(f"the web page tests need Playwright for Python: {INSTALL_HINT}")
+        missing(f"the web page tests need Playwright for Python: {INSTALL_HINT}")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
