@@ -374,6 +374,7 @@ def test_a_ctrl_c_during_validation_ends_the_run_without_finishing_it():
 
 
 # ---- one behaviour everywhere -----------------------------------------------------------------
+@pytest.mark.slow
 def test_api_cli_and_magic_make_the_same_choice(ip, monkeypatch, capsys):
     import charrnn_magic.__main__ as cli
     from charrnn_magic.corpora import DEFAULT_CORPUS, load_corpus

@@ -227,6 +227,7 @@ def test_progress_reports_what_the_front_ends_show():
     assert [p.validated for p in seen].count(True) == 4
 
 
+@pytest.mark.slow
 def test_keep_best_restores_the_best_validation_weights():
     text = datasets.prose(20_000)
     model = CharRNN(hidden_size=32)
@@ -439,6 +440,7 @@ def test_weight_decay_shrinks_every_weight_by_the_rate_times_the_decay(optimizer
     assert np.allclose(params, [0.99, -1.98, 0.495], rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_weight_decay_keeps_a_model_s_weights_smaller():
     text = datasets.prose(3000)
     norms = {}

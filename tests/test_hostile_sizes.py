@@ -170,6 +170,7 @@ def test_the_command_line_refuses_a_device_in_one_line():
 
 
 # ---- random sizes -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_random_sizes_either_work_within_the_limit_or_give_the_one_line_error():
     """Hidden, layers, batch, window, count and length: small (cheap to run), with at most one
     of them huge (refused at once under the limit, or cheap after all, e.g. a batch bigger than

@@ -148,6 +148,7 @@ print("everywhere")
 '''
 
 
+@pytest.mark.slow
 def test_a_setting_added_to_the_declaration_reaches_every_front_end(tmp_path):
     """A copy of the package with one more ``Setting`` in ``SETTINGS`` (and, to test the order
     of the sources, a value for it in the "tiny" preset): fit, checkpoints, the CLI and the
