@@ -9,7 +9,7 @@ repository, so a plain clone passes its own tests.
     A names-like list for lines mode: the distinct lower-case words of 2 to 12 letters in that
     text (about 2,700), in a fixed shuffled order so that the held-out tenth is a fair sample.
 
-The benchmarks use the same two as their fallback when ``../shared/data`` is not beside the
+The benchmarks use the same two as their fallback when their data sets are not beside the
 repository (``benchmarks/_common.py``).
 """
 from __future__ import annotations
