@@ -166,7 +166,6 @@ class Setting:
         return self.help.format(choices=choices_text(choices) if choices is not None else "")
 
 
-_CHOSEN = "chosen from the text"
 SETTINGS = (
     # -- the architecture (the constructor's; fixed once a model exists)
     Setting("cell", ARCHITECTURE, Choice(CELLS, "is not a cell type"), in_old_files=True,

@@ -468,13 +468,14 @@ def panel_flow(server: JupyterServer, pictures: Path, log=print) -> dict[str, Pa
 
 
 @contextlib.contextmanager
-def serving(front_end: str, tmp_path):
-    """A running server of ``front_end`` (a FRONT_ENDS key) over a new folder of ``tmp_path``."""
-    front = FRONT_ENDS[front_end]
+def serving(front_end, tmp_path, server_class=None):
+    """A running server of ``front_end`` (a FRONT_ENDS key, or a ``FrontEnd``) over a new folder
+    of ``tmp_path``; ``server_class``: a ``JupyterServer`` of another command line."""
+    front = FRONT_ENDS[front_end] if isinstance(front_end, str) else front_end
     _required(front)
     root = tmp_path / "notebooks"
     root.mkdir()
-    running = JupyterServer(front, root)
+    running = (server_class or JupyterServer)(front, root)
     try:
         running.wait_ready()
         yield running

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, Dom, FrontEnd, JupyterServer, panel_flow
+from tests.test_browser import CHROMIUM, Dom, FrontEnd, JupyterServer, panel_flow, serving
 
 pytestmark = pytest.mark.browser
 
@@ -66,14 +66,8 @@ def notebook6(tmp_path):
     if gaps:
         pytest.fail(f"the ipywidgets-7 browser test needs {', '.join(gaps)}: run it through "
                     "`bash .ci/widgets7.sh`, which installs them", pytrace=False)
-    root = tmp_path / "notebooks"
-    root.mkdir()
-    server = Notebook6Server(NOTEBOOK6, root)
-    try:
-        server.wait_ready()
+    with serving(NOTEBOOK6, tmp_path, Notebook6Server) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_panel_in_notebook6_with_ipywidgets7(notebook6, tmp_path, capsys):
